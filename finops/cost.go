@@ -1,0 +1,48 @@
+package finops
+
+import "fmt"
+
+// Tokens counts the tokens of one request by how they are billed. The categories
+// are disjoint: every token counts in exactly one of them.
+//
+//   - Input: prompt tokens neither read from nor written to the cache. Anthropic
+//     reports them as input_tokens; for OpenAI they are prompt_tokens minus
+//     cached_tokens.
+//   - CacheWrite5m, CacheWrite1h: prompt tokens written to the cache with a
+//     5-minute or a 1-hour lifetime (Anthropic's cache_creation).
+//   - CacheRead: prompt tokens read from the cache (Anthropic's
+//     cache_read_input_tokens, OpenAI's cached_tokens).
+//   - Output: generated tokens, reasoning included.
+type Tokens struct {
+	Input        int
+	CacheWrite5m int
+	CacheWrite1h int
+	CacheRead    int
+	Output       int
+}
+
+// Prompt returns the prompt tokens of the request, all input categories summed.
+// The long-context tier of a model depends on it.
+func (t Tokens) Prompt() int {
+	return t.Input + t.CacheWrite5m + t.CacheWrite1h + t.CacheRead
+}
+
+// Cost returns what a request with the token counts tok costs at p, in USD: every
+// category at the rates of the tier its prompt falls in (see RatesFor). It returns
+// ErrNegativeTokens for a negative count.
+func (p Price) Cost(tok Tokens) (float64, error) {
+	counts := []int{tok.Input, tok.CacheWrite5m, tok.CacheWrite1h, tok.CacheRead, tok.Output}
+	for _, n := range counts {
+		if n < 0 {
+			return 0, fmt.Errorf("%w: %+v", ErrNegativeTokens, tok)
+		}
+	}
+
+	r := p.RatesFor(tok.Prompt())
+	perMillion := float64(tok.Input)*r.Input +
+		float64(tok.CacheWrite5m)*r.CacheWrite5m +
+		float64(tok.CacheWrite1h)*r.CacheWrite1h +
+		float64(tok.CacheRead)*r.CacheRead +
+		float64(tok.Output)*r.Output
+	return perMillion / 1e6, nil
+}
