@@ -1,0 +1,275 @@
+package anthropic
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/stated-dev/stated/providers"
+)
+
+// maxBreakpoints is the most cache_control markers one request may carry.
+const maxBreakpoints = 4
+
+// defaultInputSchema stands in for a tool without a schema: the API requires one.
+var defaultInputSchema = json.RawMessage(`{"type":"object"}`)
+
+// emptyInput is the input of a tool call whose arguments are empty or not a JSON
+// object: the API requires an object.
+var emptyInput = json.RawMessage(`{}`)
+
+// wireRequest is the body of a Messages request. The field order is the wire order
+// and also the order of the prompt prefix: tools, then system, then messages. It is
+// built from structs only, so one logical request always serializes to the same
+// bytes.
+type wireRequest struct {
+	Model     string        `json:"model"`
+	MaxTokens int           `json:"max_tokens"`
+	Tools     []wireTool    `json:"tools,omitempty"`
+	System    []wireBlock   `json:"system,omitempty"`
+	Messages  []wireMessage `json:"messages"`
+	Stream    bool          `json:"stream"`
+}
+
+type wireTool struct {
+	Name         string          `json:"name"`
+	Description  string          `json:"description,omitempty"`
+	InputSchema  json.RawMessage `json:"input_schema"`
+	CacheControl *cacheControl   `json:"cache_control,omitempty"`
+}
+
+type wireMessage struct {
+	Role    string      `json:"role"`
+	Content []wireBlock `json:"content"`
+}
+
+// wireBlock is a content block of any type; the fields a type does not use are
+// empty and omitted.
+type wireBlock struct {
+	Type         string          `json:"type"`
+	Text         string          `json:"text,omitempty"`
+	ID           string          `json:"id,omitempty"`
+	Name         string          `json:"name,omitempty"`
+	Input        json.RawMessage `json:"input,omitempty"`
+	ToolUseID    string          `json:"tool_use_id,omitempty"`
+	Content      string          `json:"content,omitempty"`
+	IsError      bool            `json:"is_error,omitempty"`
+	CacheControl *cacheControl   `json:"cache_control,omitempty"`
+}
+
+type cacheControl struct {
+	Type string `json:"type"`
+	TTL  string `json:"ttl,omitempty"`
+}
+
+// MarshalRequest returns the body Complete sends for req: a streaming Messages
+// request. The same logical request always gives the same bytes, and a request
+// that extends another by more messages keeps the other's tools, system and
+// messages bytes unchanged except where cache_control markers move.
+//
+// It returns an error matching ErrInvalidRequest for a request the API would
+// reject, and ErrTooManyBreakpoints when req.Cache places more than four markers.
+func MarshalRequest(req *providers.Request) ([]byte, error) {
+	if err := validate(req); err != nil {
+		return nil, err
+	}
+	wire := wireRequest{Model: req.Model, MaxTokens: req.MaxTokens, Stream: true}
+
+	tools, err := buildTools(req.Tools)
+	if err != nil {
+		return nil, err
+	}
+	wire.Tools = tools
+	if req.System != "" {
+		wire.System = []wireBlock{{Type: "text", Text: req.System}}
+	}
+	messages, wireOf, err := buildMessages(req.Messages)
+	if err != nil {
+		return nil, err
+	}
+	wire.Messages = messages
+
+	if err := placeBreakpoints(&wire, wireOf, req.Cache); err != nil {
+		return nil, err
+	}
+	return encode(&wire)
+}
+
+func validate(req *providers.Request) error {
+	switch {
+	case req == nil:
+		return fmt.Errorf("%w: nil request", ErrInvalidRequest)
+	case req.Model == "":
+		return fmt.Errorf("%w: no model", ErrInvalidRequest)
+	case req.MaxTokens <= 0:
+		return fmt.Errorf("%w: max tokens must be positive", ErrInvalidRequest)
+	case len(req.Messages) == 0:
+		return fmt.Errorf("%w: no messages", ErrInvalidRequest)
+	}
+	return nil
+}
+
+func buildTools(tools []providers.Tool) ([]wireTool, error) {
+	if len(tools) == 0 {
+		return nil, nil
+	}
+	out := make([]wireTool, len(tools))
+	for i, t := range tools {
+		schema := t.InputSchema
+		if len(bytes.TrimSpace(schema)) == 0 {
+			schema = defaultInputSchema
+		} else if !json.Valid(schema) {
+			return nil, fmt.Errorf("%w: tool %q: input schema is not JSON",
+				ErrInvalidRequest, t.Name)
+		}
+		out[i] = wireTool{Name: t.Name, Description: t.Description, InputSchema: schema}
+	}
+	return out, nil
+}
+
+// buildMessages translates the conversation. Consecutive tool messages become one
+// user message of tool_result blocks, and a user message right after them joins
+// that message, because the API wants user and assistant to alternate. wireOf[i] is
+// the index of the wire message that neutral message i ended up in.
+func buildMessages(msgs []providers.Message) (out []wireMessage, wireOf []int, err error) {
+	out = make([]wireMessage, 0, len(msgs))
+	wireOf = make([]int, len(msgs))
+	afterTool := false
+	for i, m := range msgs {
+		switch m.Role {
+		case providers.RoleUser:
+			var blocks []wireBlock
+			if m.Text != "" {
+				blocks = []wireBlock{{Type: "text", Text: m.Text}}
+			}
+			if afterTool {
+				last := &out[len(out)-1]
+				last.Content = append(last.Content, blocks...)
+			} else if len(blocks) == 0 {
+				return nil, nil, fmt.Errorf("%w: message %d: empty user message",
+					ErrInvalidRequest, i)
+			} else {
+				out = append(out, wireMessage{Role: "user", Content: blocks})
+			}
+			afterTool = false
+		case providers.RoleAssistant:
+			blocks := assistantBlocks(m)
+			if len(blocks) == 0 {
+				return nil, nil, fmt.Errorf("%w: message %d: empty assistant message",
+					ErrInvalidRequest, i)
+			}
+			out = append(out, wireMessage{Role: "assistant", Content: blocks})
+			afterTool = false
+		case providers.RoleTool:
+			block := toolResultBlock(m)
+			if afterTool {
+				last := &out[len(out)-1]
+				last.Content = append(last.Content, block)
+			} else {
+				out = append(out, wireMessage{Role: "user", Content: []wireBlock{block}})
+			}
+			afterTool = true
+		default:
+			return nil, nil, fmt.Errorf("%w: message %d: unknown role %q",
+				ErrInvalidRequest, i, m.Role)
+		}
+		wireOf[i] = len(out) - 1
+	}
+	return out, wireOf, nil
+}
+
+// assistantBlocks is the text, if any (the API rejects empty text blocks), then one
+// tool_use block per call.
+func assistantBlocks(m providers.Message) []wireBlock {
+	blocks := make([]wireBlock, 0, 1+len(m.ToolCalls))
+	if m.Text != "" {
+		blocks = append(blocks, wireBlock{Type: "text", Text: m.Text})
+	}
+	for _, call := range m.ToolCalls {
+		blocks = append(blocks, wireBlock{
+			Type:  "tool_use",
+			ID:    call.ID,
+			Name:  call.Name,
+			Input: toolInput(call.Arguments),
+		})
+	}
+	return blocks
+}
+
+func toolResultBlock(m providers.Message) wireBlock {
+	return wireBlock{
+		Type:      "tool_result",
+		ToolUseID: m.ToolCallID,
+		Content:   m.Text,
+		IsError:   m.IsError,
+	}
+}
+
+// toolInput is the arguments as a JSON object, or {} when they are empty or not a
+// JSON object.
+func toolInput(arguments string) json.RawMessage {
+	trimmed := strings.TrimSpace(arguments)
+	if !strings.HasPrefix(trimmed, "{") || !json.Valid([]byte(trimmed)) {
+		return emptyInput
+	}
+	return json.RawMessage(trimmed)
+}
+
+// placeBreakpoints puts the cache plan's cache_control markers in place: the system
+// breakpoint on the last system block (or on the last tool when there is no system
+// prompt), and one on the last content block of each wire message that a planned
+// message ended up in. Two planned messages in one wire message share a marker.
+func placeBreakpoints(wire *wireRequest, wireOf []int, plan providers.CachePlan) error {
+	marker, err := cacheMarker(plan.TTL)
+	if err != nil {
+		return err
+	}
+	placed := 0
+	if plan.System {
+		switch {
+		case len(wire.System) > 0:
+			wire.System[len(wire.System)-1].CacheControl = marker
+			placed++
+		case len(wire.Tools) > 0:
+			wire.Tools[len(wire.Tools)-1].CacheControl = marker
+			placed++
+		}
+	}
+	for _, i := range plan.Messages {
+		if i < 0 || i >= len(wireOf) {
+			return fmt.Errorf("%w: cache plan names message %d of %d",
+				ErrInvalidRequest, i, len(wireOf))
+		}
+		content := wire.Messages[wireOf[i]].Content
+		if block := &content[len(content)-1]; block.CacheControl == nil {
+			block.CacheControl = marker
+			placed++
+		}
+	}
+	if placed > maxBreakpoints {
+		return fmt.Errorf("%w: the cache plan places %d", ErrTooManyBreakpoints, placed)
+	}
+	return nil
+}
+
+func cacheMarker(ttl string) (*cacheControl, error) {
+	switch ttl {
+	case "", "5m":
+		return &cacheControl{Type: "ephemeral"}, nil
+	case "1h":
+		return &cacheControl{Type: "ephemeral", TTL: "1h"}, nil
+	}
+	return nil, fmt.Errorf("%w: unknown cache ttl %q", ErrInvalidRequest, ttl)
+}
+
+// encode serializes without HTML escaping, so text reaches the model as written.
+func encode(wire *wireRequest) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(wire); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidRequest, err)
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
