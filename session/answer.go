@@ -1,0 +1,223 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/stated-dev/stated/providers"
+)
+
+// startAnswerLocked marks the session running and starts producing the answer to
+// the turn just appended. s.mu must be held.
+//
+// The answer runs on the manager's context, not the client's: a client that drops
+// does not stop it, and is billed for it all the same.
+func (s *Session) startAnswerLocked(received time.Time) {
+	s.running = true
+	seq := s.lastSeqLocked() + 1
+	s.partial = &Partial{Seq: seq}
+	req := layout(&s.settings, s.events, s.cacheKey())
+	if !s.mgr.goAnswer(func(ctx context.Context) { s.answer(ctx, req, seq, received) }) {
+		// Shutdown began between the check and now: leave the turn unanswered; it
+		// is answered when the session is next loaded.
+		s.running = false
+		s.partial = nil
+	}
+}
+
+// cacheKey is the OpenAI prompt_cache_key: the session keeps one cache.
+func (s *Session) cacheKey() string {
+	return "stated-" + s.id
+}
+
+// answer calls the provider, relays the deltas and stores the answer. It runs on
+// its own goroutine, owned by the manager.
+func (s *Session) answer(ctx context.Context, req *providers.Request, seq uint64,
+	received time.Time) {
+	ctx, cancel := context.WithTimeout(ctx, s.mgr.cfg.AnswerTimeout)
+	defer cancel()
+
+	sent := time.Now()
+	var firstDelta time.Time
+	resp, err := s.mgr.provider.Complete(ctx, req, func(d providers.Delta) {
+		if firstDelta.IsZero() {
+			firstDelta = time.Now()
+		}
+		s.relay(seq, d)
+	})
+	e := s.answerEvent(req, resp, err)
+	e.Timing = &Timing{
+		AddedMS: ms(sent.Sub(received)),
+		TotalMS: ms(time.Since(sent)),
+	}
+	if !firstDelta.IsZero() {
+		e.Timing.FirstTokenMS = ms(firstDelta.Sub(sent))
+	}
+	s.finish(e, err)
+}
+
+// relay adds a delta to the answer in flight and passes it to the subscribers.
+func (s *Session) relay(seq uint64, d providers.Delta) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := s.partial
+	if p == nil || p.Seq != seq {
+		return
+	}
+	n := Note{Kind: NoteDelta, Seq: seq, Delta: d}
+	switch d.Kind {
+	case providers.DeltaText:
+		n.Offset = len(p.Text)
+		p.Text += d.Text
+	case providers.DeltaToolCall:
+		for len(p.ToolCalls) <= d.Index {
+			p.ToolCalls = append(p.ToolCalls, providers.ToolCall{})
+		}
+		c := &p.ToolCalls[d.Index]
+		if d.ID != "" {
+			c.ID = d.ID
+		}
+		if d.Name != "" {
+			c.Name = d.Name
+		}
+		n.Offset = len(c.Arguments)
+		c.Arguments += d.Arguments
+	default:
+		return
+	}
+	for sub := range s.subs {
+		sub.Deliver(n)
+	}
+}
+
+// answerEvent turns what the provider returned into the assistant event to store.
+func (s *Session) answerEvent(req *providers.Request, resp *providers.Response,
+	err error) Event {
+	e := Event{Kind: KindAssistant, Time: time.Now().UTC(), Model: req.Model}
+	if resp == nil {
+		e.Status = StatusFailed
+		e.ErrorCode = errorCode(err)
+		return e
+	}
+	if resp.Model != "" {
+		e.Model = resp.Model
+	}
+	e.Text = resp.Text
+	e.ToolCalls = resp.ToolCalls
+	e.Status = resp.Status
+	e.StopReason = resp.StopReason
+	if err != nil {
+		e.Status = providers.StatusIncomplete
+		e.ErrorCode = errorCode(err)
+	}
+	if e.Status == "" {
+		e.Status = providers.StatusComplete
+	}
+	if e.Status == providers.StatusComplete && e.Text == "" && len(e.ToolCalls) == 0 {
+		e.ErrorCode = "empty_answer"
+	}
+	e.Tokens = countTokens(&e)
+	u := resp.Usage
+	if !resp.UsageReported {
+		u = s.estimateUsage(&e, u)
+		e.UsageEstimate = true
+	}
+	e.Usage = &u
+	e.CostUSD = s.mgr.cost(e.Model, u)
+	return e
+}
+
+// estimateUsage fills in the usage of an answer whose stream was cut before the
+// provider reported it: the whole prompt as uncached input (the worst case) and the
+// output counted locally.
+func (s *Session) estimateUsage(e *Event, seen providers.Usage) providers.Usage {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u := seen
+	if u.PromptTokens() == 0 {
+		u.InputTokens = s.promptTokensLocked()
+	}
+	if u.OutputTokens < e.Tokens {
+		u.OutputTokens = e.Tokens
+	}
+	return u
+}
+
+// finish stores the answer, tells the subscribers and makes the session ready for
+// the next turn. An answer that cannot be stored is lost with its cost noted in
+// the log line; the turn stays unanswered and is answered again on the next load.
+func (s *Session) finish(e Event, cause error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.running = false
+	s.partial = nil
+
+	// The answer is stored even during shutdown: the context of the store write
+	// must outlive the answer's.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	stored, err := s.appendLocked(ctx, e)
+	if err != nil {
+		s.mgr.log.Error("answer not stored", "session", s.id, "seq", e.Seq, "err", err)
+		return
+	}
+	s.pending = pendingCalls(stored)
+	s.publishLocked(nil, stored)
+	s.logAnswer(stored, cause)
+}
+
+func (s *Session) logAnswer(e *Event, cause error) {
+	lvl := slog.LevelDebug
+	if cause != nil {
+		lvl = slog.LevelWarn
+	}
+	attrs := []any{"session", s.id, "seq", e.Seq, "model", e.Model, "status", e.Status}
+	if e.Usage != nil {
+		attrs = append(attrs, "input", e.Usage.InputTokens, "cache_read",
+			e.Usage.CacheReadTokens, "cache_write", e.Usage.CacheWriteTokens(),
+			"output", e.Usage.OutputTokens, "cost_usd", e.CostUSD)
+	}
+	if cause != nil {
+		attrs = append(attrs, "err", cause)
+	}
+	s.mgr.log.Log(context.Background(), lvl, "answer stored", attrs...)
+}
+
+// pendingCalls returns the tool calls of an answer that wait for results.
+func pendingCalls(e *Event) map[string]bool {
+	calls := e.completeCalls()
+	p := make(map[string]bool, len(calls))
+	for _, c := range calls {
+		p[c.ID] = true
+	}
+	return p
+}
+
+// errorCode names a provider failure for the log and the client.
+func errorCode(err error) string {
+	var pe *providers.Error
+	switch {
+	case err == nil:
+		return ""
+	case errors.Is(err, context.DeadlineExceeded):
+		return "provider_timeout"
+	case errors.Is(err, context.Canceled):
+		return "shutdown"
+	case errors.As(err, &pe) && pe.Status == 429:
+		return "provider_rate_limited"
+	case errors.As(err, &pe) && pe.Temporary:
+		return "provider_unavailable"
+	case errors.As(err, &pe):
+		return "provider_error"
+	case errors.Is(err, providers.ErrStreamCut):
+		return "provider_stream_cut"
+	default:
+		return "provider_unreachable"
+	}
+}
+
+func ms(d time.Duration) float64 {
+	return float64(d.Microseconds()) / 1000
+}

@@ -1,0 +1,329 @@
+package session
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base32"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/stated-dev/stated/providers"
+	"github.com/stated-dev/stated/storage"
+)
+
+// Config configures a Manager. The zero value of each field means its default.
+type Config struct {
+	// Model is the model of a session that names none. Required.
+	Model string
+	// MaxTokens is the answer length of a session that sets none. Default 4096.
+	MaxTokens int
+	// Limits bound what clients may send. Zero fields take DefaultLimits.
+	Limits Limits
+	// AnswerTimeout bounds one provider call. Default 10 minutes.
+	AnswerTimeout time.Duration
+	// IdleTimeout is how long a session with no subscribers and no answer running
+	// stays in memory. Default 10 minutes.
+	IdleTimeout time.Duration
+	// Logger receives the manager's logs. Default slog.Default().
+	Logger *slog.Logger
+	// Cost prices the usage of an answer in USD. Nil books every answer at no cost.
+	Cost func(model string, u providers.Usage) (float64, error)
+}
+
+func (c *Config) setDefaults() {
+	if c.MaxTokens == 0 {
+		c.MaxTokens = 4096
+	}
+	d := DefaultLimits()
+	l := &c.Limits
+	for _, f := range []struct {
+		v *int
+		d int
+	}{
+		{&l.MaxTurnBytes, d.MaxTurnBytes}, {&l.MaxSystemBytes, d.MaxSystemBytes},
+		{&l.MaxTools, d.MaxTools}, {&l.MaxToolBytes, d.MaxToolBytes},
+		{&l.MaxTokens, d.MaxTokens}, {&l.MaxIDBytes, d.MaxIDBytes},
+	} {
+		if *f.v == 0 {
+			*f.v = f.d
+		}
+	}
+	if c.AnswerTimeout == 0 {
+		c.AnswerTimeout = 10 * time.Minute
+	}
+	if c.IdleTimeout == 0 {
+		c.IdleTimeout = 10 * time.Minute
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+// Manager owns the live sessions of a node: it opens and loads them, runs their
+// answers on goroutines it owns, and evicts idle ones from memory.
+type Manager struct {
+	cfg      Config
+	store    storage.Store
+	provider providers.Provider
+	log      *slog.Logger
+
+	// mu guards live, loading and shut.
+	mu      sync.Mutex
+	live    map[string]*Session
+	loading map[string]chan struct{} // closed when the load of that ID ends
+	shut    bool
+
+	answers     sync.WaitGroup // running answers
+	answerCtx   context.Context
+	stopAnswers context.CancelFunc
+	stopJanitor chan struct{}
+	janitorDone chan struct{}
+	closeOnce   sync.Once
+	unpriced    sync.Map // models already warned about
+}
+
+// NewManager returns a manager over store and provider. It starts a janitor
+// goroutine that Close stops.
+func NewManager(cfg Config, store storage.Store, provider providers.Provider) (*Manager, error) {
+	if cfg.Model == "" {
+		return nil, errors.New("session: config has no default model")
+	}
+	cfg.setDefaults()
+	ctx, cancel := context.WithCancel(context.Background())
+	m := &Manager{
+		cfg: cfg, store: store, provider: provider, log: cfg.Logger,
+		live: make(map[string]*Session), loading: make(map[string]chan struct{}),
+		answerCtx: ctx, stopAnswers: cancel,
+		stopJanitor: make(chan struct{}), janitorDone: make(chan struct{}),
+	}
+	go m.janitor()
+	return m, nil
+}
+
+// Open creates a session for tenant with settings s and returns it live. Errors:
+// ErrInvalid for bad settings, ErrClosed, or a storage error.
+func (m *Manager) Open(ctx context.Context, tenant string, st Settings) (*Session, error) {
+	if m.closing() {
+		return nil, ErrClosed
+	}
+	if err := st.normalize(m.cfg.Limits, m.cfg.Model, m.cfg.MaxTokens); err != nil {
+		return nil, err
+	}
+	if mc, ok := m.provider.(providers.ModelChecker); ok && !mc.Serves(st.Model) {
+		return nil, fmt.Errorf("%w: model %q is not served here", ErrInvalid, st.Model)
+	}
+	data, err := json.Marshal(st)
+	if err != nil {
+		return nil, fmt.Errorf("session: encode settings: %w", err)
+	}
+	id, err := newID()
+	if err != nil {
+		return nil, err
+	}
+	meta := storage.Meta{ID: id, Tenant: tenant, Epoch: 1, Data: data}
+	if err := m.store.Create(ctx, meta); err != nil {
+		return nil, fmt.Errorf("session: create: %w", err)
+	}
+	s := m.newSession(meta, st)
+	m.mu.Lock()
+	m.live[id] = s
+	m.mu.Unlock()
+	m.log.Debug("session opened", "session", id, "tenant", tenant, "model", st.Model)
+	return s, nil
+}
+
+// Get returns the live session id of tenant, loading it from the store if it is not
+// in memory. Concurrent calls for one ID load it once. A session of another tenant
+// yields ErrNotFound.
+func (m *Manager) Get(ctx context.Context, tenant, id string) (*Session, error) {
+	for {
+		m.mu.Lock()
+		if m.shut {
+			m.mu.Unlock()
+			return nil, ErrClosed
+		}
+		if s, ok := m.live[id]; ok {
+			m.mu.Unlock()
+			if s.tenant != tenant {
+				return nil, ErrNotFound
+			}
+			return s, nil
+		}
+		wait, busy := m.loading[id]
+		if !busy {
+			done := make(chan struct{})
+			m.loading[id] = done
+			m.mu.Unlock()
+			return m.load(ctx, tenant, id, done)
+		}
+		m.mu.Unlock()
+		select {
+		case <-wait:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// load reads a session from the store and makes it live. done is closed when the
+// load ends, successfully or not.
+func (m *Manager) load(ctx context.Context, tenant, id string, done chan struct{}) (
+	*Session, error) {
+	defer func() {
+		m.mu.Lock()
+		delete(m.loading, id)
+		m.mu.Unlock()
+		close(done)
+	}()
+
+	meta, err := m.store.Meta(ctx, id)
+	if errors.Is(err, storage.ErrNotFound) || err == nil && meta.Tenant != tenant {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("session: load %s: %w", id, err)
+	}
+	var st Settings
+	if err := json.Unmarshal(meta.Data, &st); err != nil {
+		return nil, fmt.Errorf("session: decode settings of %s: %w", id, err)
+	}
+	recs, err := m.store.Read(ctx, id, 0, 0)
+	if err != nil {
+		return nil, fmt.Errorf("session: load %s: %w", id, err)
+	}
+	s := m.newSession(meta, st)
+	if err := s.replay(recs); err != nil {
+		return nil, err
+	}
+
+	m.mu.Lock()
+	m.live[id] = s
+	m.mu.Unlock()
+	s.answerInterrupted()
+	return s, nil
+}
+
+func (m *Manager) newSession(meta storage.Meta, st Settings) *Session {
+	return &Session{
+		id: meta.ID, tenant: meta.Tenant, epoch: meta.Epoch, settings: st, mgr: m,
+		turnIDs: make(map[string]uint64), pending: make(map[string]bool),
+		subs: make(map[Subscriber]struct{}), lastUsed: time.Now(),
+		settingsTokens: settingsTokens(&st),
+	}
+}
+
+// goAnswer runs f on a goroutine the manager owns, unless shutdown has begun.
+func (m *Manager) goAnswer(f func(ctx context.Context)) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.shut {
+		return false
+	}
+	m.answers.Add(1)
+	go func() {
+		defer m.answers.Done()
+		f(m.answerCtx)
+	}()
+	return true
+}
+
+func (m *Manager) closing() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.shut
+}
+
+// Close stops taking new sessions and turns, waits for running answers to finish
+// and be stored, and stops the janitor. If ctx ends first, running answers are
+// cancelled and stored as incomplete before Close returns. The store is the
+// caller's to close afterwards. Close is safe to call more than once.
+func (m *Manager) Close(ctx context.Context) error {
+	var err error
+	m.closeOnce.Do(func() {
+		m.mu.Lock()
+		m.shut = true
+		m.mu.Unlock()
+		close(m.stopJanitor)
+
+		done := make(chan struct{})
+		go func() { m.answers.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-ctx.Done():
+			m.stopAnswers()
+			<-done
+			err = fmt.Errorf("session: answers cut short by shutdown: %w", ctx.Err())
+		}
+		m.stopAnswers()
+		<-m.janitorDone
+	})
+	return err
+}
+
+// janitor evicts sessions that have been idle past the idle timeout.
+func (m *Manager) janitor() {
+	defer close(m.janitorDone)
+	tick := time.NewTicker(m.cfg.IdleTimeout / 4)
+	defer tick.Stop()
+	for {
+		select {
+		case <-m.stopJanitor:
+			return
+		case <-tick.C:
+			m.evictIdle(time.Now().Add(-m.cfg.IdleTimeout))
+		}
+	}
+}
+
+// evictIdle drops from memory the sessions unused since before cutoff. They are
+// loaded again from the store when next asked for.
+func (m *Manager) evictIdle(cutoff time.Time) int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := 0
+	for id, s := range m.live {
+		if since, idle := s.idleSince(); idle && since.Before(cutoff) {
+			delete(m.live, id)
+			n++
+		}
+	}
+	return n
+}
+
+// LiveSessions returns the number of sessions in memory.
+func (m *Manager) LiveSessions() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.live)
+}
+
+// cost prices an answer. A model the price table does not know is booked at no
+// cost, with one warning per model.
+func (m *Manager) cost(model string, u providers.Usage) float64 {
+	if m.cfg.Cost == nil {
+		return 0
+	}
+	c, err := m.cfg.Cost(model, u)
+	if err != nil {
+		if _, warned := m.unpriced.LoadOrStore(model, true); !warned {
+			m.log.Warn("answers of this model are not priced", "model", model, "err", err)
+		}
+		return 0
+	}
+	return c
+}
+
+// newID returns 128 random bits, printable: 26 characters of lower-case base32.
+func newID() (string, error) {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("session: random id: %w", err)
+	}
+	return idEncoding.EncodeToString(b[:]), nil
+}
+
+var idEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
