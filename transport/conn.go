@@ -1,0 +1,221 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/stated-dev/stated/session"
+	"github.com/stated-dev/stated/transport/wire"
+)
+
+// conn is one WebSocket connection. Its read loop runs on the handler's goroutine
+// and handles frames one at a time; one writer goroutine writes everything the
+// connection sends, from a bounded queue.
+type conn struct {
+	srv *Server
+	ws  *websocket.Conn
+	ctx context.Context // cancelled when the connection ends
+	end context.CancelFunc
+
+	// sess is the session the connection is attached to; only the read loop
+	// touches it.
+	sess *session.Session
+
+	// outMu guards queue, closed and the close reason.
+	outMu       sync.Mutex
+	queue       [][]byte
+	closed      bool
+	closeCode   int
+	closeReason string
+	wake        chan struct{} // cap 1: the queue has frames or the conn closed
+	writerDone  chan struct{}
+}
+
+func newConn(srv *Server, ws *websocket.Conn) *conn {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &conn{
+		srv: srv, ws: ws, ctx: ctx, end: cancel,
+		wake: make(chan struct{}, 1), writerDone: make(chan struct{}),
+	}
+}
+
+// run serves the connection until the client goes away or the server closes it.
+func (c *conn) run() {
+	go c.writeLoop()
+	c.readLoop()
+
+	if c.sess != nil {
+		c.sess.Unsubscribe(c)
+	}
+	c.closeWith(websocket.CloseNormalClosure, "")
+	<-c.writerDone
+	c.end()
+	c.ws.Close()
+}
+
+func (c *conn) readLoop() {
+	cfg := &c.srv.cfg
+	c.ws.SetReadLimit(cfg.ReadLimit)
+	refresh := func() { c.ws.SetReadDeadline(time.Now().Add(cfg.ReadTimeout)) }
+	refresh()
+	c.ws.SetPongHandler(func(string) error { refresh(); return nil })
+	c.ws.SetPingHandler(func(data string) error {
+		refresh()
+		err := c.ws.WriteControl(websocket.PongMessage, []byte(data),
+			time.Now().Add(cfg.WriteTimeout))
+		if errors.Is(err, websocket.ErrCloseSent) {
+			return nil
+		}
+		return err
+	})
+
+	for {
+		typ, data, err := c.ws.ReadMessage()
+		if err != nil {
+			return // gorilla has answered protocol errors and oversize frames
+		}
+		received := time.Now()
+		refresh()
+		if typ != websocket.TextMessage {
+			c.sendError("", wire.CodeBadFrame, "frames are JSON text messages")
+			continue
+		}
+		f, err := wire.DecodeClientFrame(data)
+		if err != nil {
+			c.sendError("", wire.CodeBadFrame, err.Error())
+			continue
+		}
+		c.handle(&f, received)
+		if c.isClosed() {
+			return
+		}
+	}
+}
+
+// handle serves one client frame.
+func (c *conn) handle(f *wire.ClientFrame, received time.Time) {
+	switch f.Type {
+	case wire.TypeOpen:
+		c.open(f)
+	case wire.TypeResume:
+		c.resume(f)
+	case wire.TypeTurn:
+		c.submit(f.TurnID, session.Input{
+			Kind: session.KindUser, TurnID: f.TurnID, Text: f.Text, Received: received,
+		})
+	case wire.TypeToolResult:
+		c.submit(f.TurnID, session.Input{
+			Kind: session.KindToolResult, TurnID: f.TurnID, Text: f.Content,
+			ToolCallID: f.ToolCallID, IsError: f.IsError, Received: received,
+		})
+	case wire.TypeRetry:
+		if c.attached("") {
+			if err := c.sess.Retry(c.ctx); err != nil {
+				c.sendSessionError("", err)
+			}
+		}
+	case wire.TypePing:
+		c.send(&wire.ServerFrame{Type: wire.TypePong})
+	default:
+		c.sendError("", wire.CodeUnknownType, fmt.Sprintf("unknown frame type %q", f.Type))
+	}
+}
+
+func (c *conn) open(f *wire.ClientFrame) {
+	st := session.Settings{
+		Model: f.Model, System: f.System, MaxTokens: f.MaxTokens, Tools: toolsFromWire(f.Tools),
+	}
+	s, err := c.srv.sessions.Open(c.ctx, c.srv.cfg.Tenant, st)
+	if err != nil {
+		c.sendSessionError("", err)
+		return
+	}
+	c.attach(s, 1, 0)
+}
+
+func (c *conn) resume(f *wire.ClientFrame) {
+	if f.SessionID == "" {
+		c.sendError("", wire.CodeInvalid, "resume needs session_id")
+		return
+	}
+	s, err := c.srv.sessions.Get(c.ctx, c.srv.cfg.Tenant, f.SessionID)
+	if err != nil {
+		c.sendSessionError("", err)
+		return
+	}
+	c.attach(s, f.Epoch, f.LastSeq)
+}
+
+// attach subscribes the connection to s, leaving the session it was attached to.
+func (c *conn) attach(s *session.Session, epoch, lastSeq uint64) {
+	if c.sess != nil {
+		c.sess.Unsubscribe(c)
+	}
+	c.sess = s
+	s.Subscribe(c, epoch, lastSeq)
+}
+
+func (c *conn) submit(turnID string, in session.Input) {
+	if !c.attached(turnID) {
+		return
+	}
+	if _, err := c.sess.Submit(c.ctx, c, in); err != nil {
+		c.sendSessionError(turnID, err)
+	}
+}
+
+func (c *conn) attached(turnID string) bool {
+	if c.sess == nil {
+		c.sendError(turnID, wire.CodeNotAttached, "open or resume a session first")
+		return false
+	}
+	return true
+}
+
+// sendSessionError translates an error of the session layer into an error frame.
+func (c *conn) sendSessionError(turnID string, err error) {
+	code := codeOf(err)
+	if code == wire.CodeInternal {
+		c.srv.log.Error("turn failed", "err", err)
+		c.sendError(turnID, code, "internal error; retry")
+		return
+	}
+	c.sendError(turnID, code, err.Error())
+}
+
+func codeOf(err error) string {
+	switch {
+	case errors.Is(err, session.ErrNotFound):
+		return wire.CodeSessionNotFound
+	case errors.Is(err, session.ErrBusy):
+		return wire.CodeBusy
+	case errors.Is(err, session.ErrEmptyTurn):
+		return wire.CodeEmptyTurn
+	case errors.Is(err, session.ErrUnknownToolCall):
+		return wire.CodeUnknownToolCall
+	case errors.Is(err, session.ErrToolResultsPending):
+		return wire.CodeToolResultsPending
+	case errors.Is(err, session.ErrTurnIDConflict):
+		return wire.CodeTurnIDConflict
+	case errors.Is(err, session.ErrNothingToAnswer):
+		return wire.CodeNothingToAnswer
+	case errors.Is(err, session.ErrInvalid):
+		return wire.CodeInvalid
+	case errors.Is(err, session.ErrClosed):
+		return wire.CodeShuttingDown
+	default:
+		return wire.CodeInternal
+	}
+}
+
+func (c *conn) sendError(turnID, code, msg string) {
+	c.send(&wire.ServerFrame{
+		Type: wire.TypeError, TurnID: turnID, Code: code, Message: msg,
+		Retry: wire.Retryable(code),
+	})
+}

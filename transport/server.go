@@ -1,0 +1,250 @@
+// Package transport serves the stated.v1 WebSocket protocol and the HTTP API on top
+// of the session package. docs/protocol.md specifies the protocol.
+package transport
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/stated-dev/stated/session"
+	"github.com/stated-dev/stated/transport/wire"
+)
+
+// Config configures a Server. The zero value of each field means its default.
+type Config struct {
+	// ReadLimit is the largest frame a client may send, in bytes; a larger one
+	// closes the connection with 1009. Default 1 MiB.
+	ReadLimit int64
+	// PingInterval is how often the server pings an idle connection. Default 25s.
+	PingInterval time.Duration
+	// ReadTimeout is how long a connection may stay silent (no frame, no pong)
+	// before it is dropped; any inbound frame refreshes it. Default 60s.
+	ReadTimeout time.Duration
+	// WriteTimeout bounds one write to a client. Default 10s.
+	WriteTimeout time.Duration
+	// MaxQueuedFrames bounds the frames waiting to be written to one client; a
+	// client that falls further behind is closed with 4000 and may resume.
+	// Default 4096.
+	MaxQueuedFrames int
+	// AllowedOrigins lists the Origin values (scheme://host[:port]) accepted besides
+	// the server's own host. A request without Origin (not from a browser) is
+	// always accepted. "*" accepts any origin.
+	AllowedOrigins []string
+	// Tenant is the tenant every connection acts for. Default "default".
+	Tenant string
+	// Logger receives the transport's logs. Default slog.Default().
+	Logger *slog.Logger
+}
+
+func (c *Config) setDefaults() {
+	if c.ReadLimit == 0 {
+		c.ReadLimit = 1 << 20
+	}
+	if c.PingInterval == 0 {
+		c.PingInterval = 25 * time.Second
+	}
+	if c.ReadTimeout == 0 {
+		c.ReadTimeout = 60 * time.Second
+	}
+	if c.WriteTimeout == 0 {
+		c.WriteTimeout = 10 * time.Second
+	}
+	if c.MaxQueuedFrames == 0 {
+		c.MaxQueuedFrames = 4096
+	}
+	if c.Tenant == "" {
+		c.Tenant = "default"
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+// Validate checks the bounds of c after defaults are applied.
+func (c Config) Validate() error {
+	c.setDefaults()
+	switch {
+	case c.ReadLimit < 1024 || c.ReadLimit > 64<<20:
+		return fmt.Errorf("transport: read limit %d outside 1 KiB to 64 MiB", c.ReadLimit)
+	case c.ReadTimeout <= c.PingInterval:
+		return fmt.Errorf("transport: read timeout %s must exceed ping interval %s",
+			c.ReadTimeout, c.PingInterval)
+	case c.MaxQueuedFrames < 16:
+		return fmt.Errorf("transport: max queued frames %d below 16", c.MaxQueuedFrames)
+	}
+	for _, o := range c.AllowedOrigins {
+		if o == "*" {
+			continue
+		}
+		if u, err := url.Parse(o); err != nil || u.Scheme == "" || u.Host == "" {
+			return fmt.Errorf("transport: allowed origin %q is not scheme://host", o)
+		}
+	}
+	return nil
+}
+
+// Server is the HTTP handler of a node: the WebSocket endpoint and the HTTP API.
+type Server struct {
+	cfg      Config
+	sessions *session.Manager
+	log      *slog.Logger
+	upgrader websocket.Upgrader
+	mux      *http.ServeMux
+
+	// mu guards conns and shut.
+	mu    sync.Mutex
+	conns map[*conn]struct{}
+	shut  bool
+	wg    sync.WaitGroup // one per connection
+}
+
+// NewServer returns a server over sessions. It returns an error if cfg is invalid.
+func NewServer(cfg Config, sessions *session.Manager) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg.setDefaults()
+	s := &Server{
+		cfg: cfg, sessions: sessions, log: cfg.Logger,
+		conns: make(map[*conn]struct{}),
+		mux:   http.NewServeMux(),
+	}
+	s.upgrader = websocket.Upgrader{
+		ReadBufferSize:  1024,
+		WriteBufferSize: 4096,
+		// Write buffers are taken from the pool only while a frame is written, so
+		// an idle connection holds none.
+		WriteBufferPool:   &sync.Pool{},
+		Subprotocols:      []string{wire.Subprotocol},
+		CheckOrigin:       s.checkOrigin,
+		HandshakeTimeout:  10 * time.Second,
+		EnableCompression: false,
+	}
+	s.mux.HandleFunc("GET /v1/ws", s.serveWS)
+	s.mux.HandleFunc("GET /healthz", s.serveHealth)
+	return s, nil
+}
+
+// ServeHTTP routes a request.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.mux.ServeHTTP(w, r)
+}
+
+func (s *Server) serveHealth(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	fmt.Fprintf(w, `{"status":"ok","live_sessions":%d}`+"\n", s.sessions.LiveSessions())
+}
+
+// checkOrigin accepts requests without an Origin header (not from a browser), from
+// the server's own host, and from the configured allow-list.
+func (s *Server) checkOrigin(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true
+	}
+	u, err := url.Parse(origin)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(u.Host, r.Host) {
+		return true
+	}
+	for _, o := range s.cfg.AllowedOrigins {
+		if o == "*" || strings.EqualFold(o, origin) {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
+	if !websocket.IsWebSocketUpgrade(r) {
+		http.Error(w, "transport: expected a websocket upgrade", http.StatusBadRequest)
+		return
+	}
+	if !hasSubprotocol(r, wire.Subprotocol) {
+		http.Error(w, "transport: subprotocol "+wire.Subprotocol+" required",
+			http.StatusBadRequest)
+		return
+	}
+	ws, err := s.upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		return // the upgrader has answered the client
+	}
+	c := newConn(s, ws)
+	if !s.track(c) {
+		c.closeWith(wire.CloseGoingAway, "server shutting down")
+		return
+	}
+	defer s.untrack(c)
+	c.run()
+}
+
+func hasSubprotocol(r *http.Request, want string) bool {
+	for _, p := range websocket.Subprotocols(r) {
+		if p == want {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Server) track(c *conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.shut {
+		return false
+	}
+	s.conns[c] = struct{}{}
+	s.wg.Add(1)
+	return true
+}
+
+func (s *Server) untrack(c *conn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+	s.wg.Done()
+}
+
+// Connections returns the number of open WebSocket connections.
+func (s *Server) Connections() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conns)
+}
+
+// Shutdown closes every WebSocket connection with 1001 (going away), so clients
+// reconnect and resume elsewhere or later, and waits for their goroutines to end
+// or ctx to expire. Running answers are the session manager's to drain. It is safe
+// to call more than once.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.shut = true
+	conns := make([]*conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+
+	for _, c := range conns {
+		c.closeWith(wire.CloseGoingAway, "server shutting down")
+	}
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return errors.New("transport: connections still open at shutdown deadline")
+	}
+}
