@@ -2,10 +2,6 @@ package session
 
 import "github.com/stated-dev/stated/providers"
 
-// emptyResult stands in for a tool result with no content: providers reject some
-// empty blocks, and the model should still see that the tool answered.
-const emptyResult = "(no output)"
-
 // layout builds the provider request for the next answer from the session's
 // settings and its log.
 //
@@ -44,12 +40,10 @@ func layout(st *Settings, events []Event, cacheKey string) *providers.Request {
 				Role: providers.RoleUser, Text: e.Text,
 			})
 		case KindToolResult:
-			text := e.Text
-			if text == "" {
-				text = emptyResult
-			}
+			// An empty result is sent empty: the adapters send it in the form each
+			// API accepts (Anthropic: a tool_result without content).
 			req.Messages = append(req.Messages, providers.Message{
-				Role: providers.RoleTool, Text: text, ToolCallID: e.ToolCallID, IsError: e.IsError,
+				Role: providers.RoleTool, Text: e.Text, ToolCallID: e.ToolCallID, IsError: e.IsError,
 			})
 		case KindAssistant:
 			if !e.answered() {

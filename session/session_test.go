@@ -133,7 +133,7 @@ func TestToolCallsWaitForEveryResult(t *testing.T) {
 	rec.waitAnswers(t, 2)
 	req := h.prov.lastRequest()
 	msgs := req.Messages
-	if len(msgs) != 4 || msgs[2].ToolCallID != "c1" || msgs[3].Text != emptyResult {
+	if len(msgs) != 4 || msgs[2].ToolCallID != "c1" || msgs[3].Text != "" {
 		t.Fatalf("request messages %+v: want user, assistant, two tool results", msgs)
 	}
 }
