@@ -19,11 +19,26 @@ func (s *Session) startAnswerLocked(received time.Time) {
 	seq := s.lastSeqLocked() + 1
 	s.partial = &Partial{Seq: seq}
 	req := layout(&s.settings, s.events, s.cacheKey())
-	if !s.mgr.goAnswer(func(ctx context.Context) { s.answer(ctx, req, seq, received) }) {
+	ctx, stop := context.WithCancel(s.mgr.answerCtx)
+	s.stop, s.stopped = stop, false
+	if !s.mgr.goAnswer(func() { s.answer(ctx, req, seq, received) }) {
 		// Shutdown began between the check and now: leave the turn unanswered; it
 		// is answered when the session is next loaded.
-		s.running = false
-		s.partial = nil
+		stop()
+		s.running, s.partial, s.stop = false, nil, nil
+	}
+}
+
+// Cancel stops the answer in flight. The answer is stored with what it said so far,
+// status aborted and error code "cancelled", and billed for what the provider
+// reported. Without an answer in flight Cancel does nothing: the answer may have
+// ended just before the request arrived.
+func (s *Session) Cancel() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stop != nil {
+		s.stopped = true
+		s.stop()
 	}
 }
 
@@ -48,6 +63,9 @@ func (s *Session) answer(ctx context.Context, req *providers.Request, seq uint64
 		s.relay(seq, d)
 	})
 	e := s.answerEvent(req, resp, err)
+	if s.cancelled() && err != nil {
+		e.Status, e.ErrorCode = providers.StatusAborted, "cancelled"
+	}
 	e.Timing = &Timing{
 		AddedMS: ms(sent.Sub(received)),
 		TotalMS: ms(time.Since(sent)),
@@ -56,6 +74,12 @@ func (s *Session) answer(ctx context.Context, req *providers.Request, seq uint64
 		e.Timing.FirstTokenMS = ms(firstDelta.Sub(sent))
 	}
 	s.finish(e, err)
+}
+
+func (s *Session) cancelled() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stopped
 }
 
 // relay adds a delta to the answer in flight and passes it to the subscribers.
@@ -153,6 +177,10 @@ func (s *Session) finish(e Event, cause error) {
 	defer s.mu.Unlock()
 	s.running = false
 	s.partial = nil
+	if s.stop != nil {
+		s.stop()
+		s.stop, s.stopped = nil, false
+	}
 
 	// The answer is stored even during shutdown: the context of the store write
 	// must outlive the answer's.

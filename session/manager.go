@@ -217,7 +217,7 @@ func (m *Manager) newSession(meta storage.Meta, st Settings) *Session {
 }
 
 // goAnswer runs f on a goroutine the manager owns, unless shutdown has begun.
-func (m *Manager) goAnswer(f func(ctx context.Context)) bool {
+func (m *Manager) goAnswer(f func()) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.shut {
@@ -226,7 +226,7 @@ func (m *Manager) goAnswer(f func(ctx context.Context)) bool {
 	m.answers.Add(1)
 	go func() {
 		defer m.answers.Done()
-		f(m.answerCtx)
+		f()
 	}()
 	return true
 }

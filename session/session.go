@@ -31,10 +31,12 @@ type Session struct {
 	// which is what serializes a session's writes.
 	mu       sync.Mutex
 	events   []Event
-	turnIDs  map[string]uint64 // client turn ID -> seq of its event
-	pending  map[string]bool   // tool call IDs of the last answer with no result yet
-	running  bool              // an answer is being produced
-	partial  *Partial          // the answer in flight, nil when none
+	turnIDs  map[string]uint64  // client turn ID -> seq of its event
+	pending  map[string]bool    // tool call IDs of the last answer with no result yet
+	running  bool               // an answer is being produced
+	partial  *Partial           // the answer in flight, nil when none
+	stop     context.CancelFunc // cancels the answer in flight, nil when none
+	stopped  bool               // the client cancelled the answer in flight
 	subs     map[Subscriber]struct{}
 	lastUsed time.Time
 }

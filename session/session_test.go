@@ -384,3 +384,24 @@ func TestCloseDrainsRunningAnswers(t *testing.T) {
 		t.Fatalf("after drain the log has %d events, want the answer stored too", len(recs))
 	}
 }
+
+func TestCancelStopsTheAnswerAndKeepsWhatItSaid(t *testing.T) {
+	h := newHarness(t)
+	h.prov.gate = make(chan struct{})
+	s, rec := h.open(Settings{})
+	s.Submit(ctx, rec, userTurn("u1", "talk for a long time"))
+	waitFor(t, "first delta", func() bool { return len(rec.snapshot()) >= 3 })
+	s.Cancel()
+	ans := rec.waitAnswers(t, 1)[0]
+	if ans.Status != providers.StatusAborted || ans.ErrorCode != "cancelled" || ans.Text != "answer " {
+		t.Fatalf("cancelled answer stored as %+v", ans)
+	}
+	s.Cancel() // nothing runs: a no-op
+	if err := s.Retry(ctx); err != nil {
+		t.Fatalf("retry after cancel: %v", err)
+	}
+	close(h.prov.gate)
+	if got := rec.waitAnswers(t, 2)[1]; got.Status != providers.StatusComplete {
+		t.Fatalf("retried answer: %+v", got)
+	}
+}

@@ -119,6 +119,10 @@ func (c *conn) handle(f *wire.ClientFrame, received time.Time) {
 				c.sendSessionError("", err)
 			}
 		}
+	case wire.TypeCancel:
+		if c.attached("") {
+			c.sess.Cancel()
+		}
 	case wire.TypePing:
 		c.send(&wire.ServerFrame{Type: wire.TypePong})
 	default:

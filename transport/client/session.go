@@ -44,7 +44,9 @@ type connection struct {
 	mu     sync.Mutex             // guards writes
 }
 
-// Open connects and opens a new session.
+// Open connects and opens a new session, trying the servers in turn for up to
+// Config.ReconnectFor. If a connection drops after the server opened the session but
+// before it said so, the retry opens another one and the first stays empty.
 func Open(ctx context.Context, cfg Config, st Settings) (*Session, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
@@ -52,7 +54,7 @@ func Open(ctx context.Context, cfg Config, st Settings) (*Session, error) {
 	s := &Session{cfg: cfg}
 	open := &wire.ClientFrame{Type: wire.TypeOpen, Model: st.Model, System: st.System,
 		Tools: st.Tools, MaxTokens: st.MaxTokens}
-	if err := s.connect(ctx, open); err != nil {
+	if err := s.retry(ctx, func() *wire.ClientFrame { return open }); err != nil {
 		return nil, err
 	}
 	s.backlog = nil
@@ -269,12 +271,19 @@ func (s *Session) reconnect(ctx context.Context) error {
 	if s.closed {
 		return ErrClosed
 	}
+	return s.retry(ctx, func() *wire.ClientFrame {
+		return &wire.ClientFrame{Type: wire.TypeResume, SessionID: s.id, Epoch: s.epoch,
+			LastSeq: s.lastSeq}
+	})
+}
+
+// retry connects with the frame first returns, trying the servers in turn with
+// backoff for up to ReconnectFor. A server error that a retry cannot help ends it.
+func (s *Session) retry(ctx context.Context, first func() *wire.ClientFrame) error {
 	deadline := time.Now().Add(s.cfg.ReconnectFor)
 	backoff := 50 * time.Millisecond
 	for {
-		resume := &wire.ClientFrame{Type: wire.TypeResume, SessionID: s.id, Epoch: s.epoch,
-			LastSeq: s.lastSeq}
-		err := s.connect(ctx, resume)
+		err := s.connect(ctx, first())
 		if err == nil {
 			return nil
 		}

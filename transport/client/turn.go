@@ -232,3 +232,9 @@ func (s *Session) Ping(ctx context.Context) error {
 		}
 	}
 }
+
+// Cancel asks the server to stop the answer in flight; the answer then arrives with
+// status "aborted". It may be called from an onDelta callback of the running call.
+func (s *Session) Cancel() error {
+	return s.send(&wire.ClientFrame{Type: wire.TypeCancel})
+}

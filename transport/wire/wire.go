@@ -17,6 +17,7 @@ const (
 	TypeTurn       = "turn"
 	TypeToolResult = "tool_result"
 	TypeRetry      = "retry"
+	TypeCancel     = "cancel"
 	TypePing       = "ping"
 )
 
