@@ -19,6 +19,13 @@ var (
 	// ErrTooLarge means a meta record, a record or an append passed one of the
 	// size limits (MaxTenantLen, MaxMetaDataBytes, MaxRecordBytes, MaxAppendRecords).
 	ErrTooLarge = errors.New("storage: too large")
+	// ErrFenced means a newer owner of the session has fenced its log: the writer
+	// holds an older ownership (or none) and must stop writing for the session.
+	// Retrying cannot help; only a new claim of ownership and a new fence can.
+	ErrFenced = errors.New("storage: fenced by a newer owner")
+	// ErrInvalidOwner means an owner name is empty, too long or not printable
+	// ASCII, or an ownership revision is zero.
+	ErrInvalidOwner = errors.New("storage: invalid owner")
 	// ErrCorrupt means bytes read back from disk do not decode; the store or the
 	// files under it were damaged.
 	ErrCorrupt = errors.New("storage: stored data is corrupt")
