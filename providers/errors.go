@@ -16,6 +16,21 @@ var (
 	ErrLineTooLong = errors.New("providers: sse line too long")
 	// ErrBadStream means the provider sent bytes that do not parse as its stream format.
 	ErrBadStream = errors.New("providers: malformed stream")
+	// ErrResponseTooLarge means a response passed the adapter's size limit. It also
+	// matches ErrBadStream.
+	ErrResponseTooLarge = fmt.Errorf("providers: response passed its size limit: %w",
+		ErrBadStream)
+)
+
+// Error types the adapters and decorators of this package set themselves.
+const (
+	// TypeConnection is the Error.Type of a request that got no HTTP response at
+	// all: the connection was refused or reset, the name did not resolve, TLS
+	// failed.
+	TypeConnection = "connection_error"
+	// TypeAttemptTimeout is the Error.Type of an attempt that sent nothing of the
+	// answer within the Retrier's AttemptTimeout.
+	TypeAttemptTimeout = "attempt_timeout"
 )
 
 // Error is a failure reported by a provider: an HTTP error status, or an error
@@ -27,9 +42,15 @@ type Error struct {
 	Message    string        // the provider's message
 	RetryAfter time.Duration // from a retry-after header, 0 when absent
 	// Temporary is true when the same request may succeed later: 408, 409, 429,
-	// 5xx, 529 and in-stream overload errors.
+	// 5xx, 529, in-stream overload errors and connection errors.
 	Temporary bool
+	// Cause is the lower-level error behind a connection error, nil otherwise.
+	Cause error
 }
+
+// Unwrap returns Cause, so that errors.Is sees through a connection error to the
+// network error behind it.
+func (e *Error) Unwrap() error { return e.Cause }
 
 func (e *Error) Error() string {
 	if e.Status != 0 {

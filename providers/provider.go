@@ -24,7 +24,8 @@ import (
 // Errors are *Error values (matched with errors.As) carrying the HTTP status and
 // whether a retry can help; a cancelled ctx yields ctx.Err() wrapped.
 type Provider interface {
-	// Name is the adapter's wire format: "anthropic" or "openai".
+	// Name is the adapter's wire format: "anthropic", "openai" or
+	// "openai-responses"; decorators and routers name what they wrap.
 	Name() string
 	Complete(ctx context.Context, req *Request, onDelta func(Delta)) (*Response, error)
 }
@@ -51,6 +52,9 @@ type Request struct {
 	System    string
 	Messages  []Message
 	Cache     CachePlan
+	// Fallback lists the models to try, in order, when Model fails before anything
+	// streamed with an error a retry could help (see Fallback). Adapters ignore it.
+	Fallback []string
 }
 
 // Tool is a function the model may call. InputSchema is a JSON Schema object and
@@ -85,13 +89,31 @@ type ToolCall struct {
 //
 // Anthropic: System puts a cache_control breakpoint on the last system block (which
 // caches tools and system together); each index in Messages puts one on the last
-// content block of that message. The layout never asks for more than four.
-// OpenAI: Key is sent as prompt_cache_key; breakpoints are not sent.
+// content block of that message; Auto sends the request-level cache_control, which
+// puts one more on the last cacheable block. Each breakpoint has the TTL of
+// MessageTTL or SystemTTL when set there, else TTL. The API takes at most four
+// breakpoints, Auto's included, and wants every 1-hour breakpoint before every
+// 5-minute one in prompt order (tools, system, messages); the adapter refuses a
+// plan that breaks either rule. The zero value asks for no caching.
+//
+// OpenAI: Key is sent as prompt_cache_key and Retention as prompt_cache_retention;
+// breakpoints and TTLs are not sent.
 type CachePlan struct {
 	System   bool
 	Messages []int
 	TTL      string // "5m" (default when empty) or "1h"
 	Key      string
+	// SystemTTL, when not empty, is the TTL of the system breakpoint.
+	SystemTTL string
+	// MessageTTL, when it holds an index of Messages, is the TTL of that
+	// message's breakpoint. Nil: every message breakpoint has TTL.
+	MessageTTL map[int]string
+	// Auto asks for Anthropic's automatic caching with TTL: a breakpoint on the
+	// last cacheable block, which moves forward as the conversation grows.
+	Auto bool
+	// Retention is OpenAI's prompt_cache_retention: "" (not sent: the provider's
+	// default), "in_memory" or "24h".
+	Retention string
 }
 
 // DeltaKind says what a Delta carries.
@@ -132,7 +154,13 @@ const (
 	StopEnd       StopReason = "end_turn"
 	StopMaxTokens StopReason = "max_tokens"
 	StopToolUse   StopReason = "tool_use"
-	StopOther     StopReason = "other"
+	// StopRefusal: the provider's safety layer stopped the answer (Anthropic's
+	// refusal, OpenAI's content_filter).
+	StopRefusal StopReason = "refusal"
+	// StopPause: Anthropic paused a long-running turn (pause_turn); sending the
+	// conversation back as it is lets the model continue.
+	StopPause StopReason = "pause_turn"
+	StopOther StopReason = "other"
 )
 
 // Response is a whole answer.

@@ -6,9 +6,7 @@
 package anthropic
 
 import (
-	"bytes"
 	"context"
-	"fmt"
 	"net/http"
 	"strings"
 
@@ -80,10 +78,11 @@ func (c *Client) Name() string { return providerName }
 // Complete sends req and streams the answer, as providers.Provider documents.
 //
 // A request that cannot be sent (see MarshalRequest) fails with ErrInvalidRequest
-// or ErrTooManyBreakpoints before any HTTP call. An HTTP status other than 200 and
-// an error event in the stream give a *providers.Error; a stream that ends without
+// or ErrTooManyBreakpoints before any HTTP call. A failure to connect, an HTTP
+// status other than 200 and an error event in the stream give a *providers.Error
+// (Type providers.TypeConnection for the first); a stream that ends without
 // message_stop gives an error matching providers.ErrStreamCut; a response past
-// Config.MaxResponseBytes gives ErrResponseTooLarge.
+// Config.MaxResponseBytes gives providers.ErrResponseTooLarge.
 func (c *Client) Complete(ctx context.Context, req *providers.Request,
 	onDelta func(providers.Delta)) (*providers.Response, error) {
 	body, err := MarshalRequest(req)
@@ -91,31 +90,20 @@ func (c *Client) Complete(ctx context.Context, req *providers.Request,
 		return nil, err
 	}
 
-	resp, err := c.send(ctx, body)
+	header := http.Header{
+		"X-Api-Key":         {c.apiKey},
+		"Anthropic-Version": {APIVersion},
+		"Content-Type":      {"application/json"},
+		"Accept":            {"text/event-stream"},
+	}
+	resp, err := providers.Post(ctx, c.http, providerName, c.url, header, body)
 	if err != nil {
 		return nil, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, httpError(resp)
+		return nil, providers.HTTPError(providerName, resp, parseError)
 	}
 
-	return readStream(ctx, newLimitedBody(resp.Body, c.maxBytes), onDelta)
-}
-
-func (c *Client) send(ctx context.Context, body []byte) (*http.Response, error) {
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url, bytes.NewReader(body))
-	if err != nil {
-		return nil, fmt.Errorf("anthropic: build http request: %w", err)
-	}
-	hreq.Header.Set("x-api-key", c.apiKey)
-	hreq.Header.Set("anthropic-version", APIVersion)
-	hreq.Header.Set("content-type", "application/json")
-	hreq.Header.Set("accept", "text/event-stream")
-
-	resp, err := c.http.Do(hreq)
-	if err != nil {
-		return nil, fmt.Errorf("anthropic: send request: %w", err)
-	}
-	return resp, nil
+	return readStream(ctx, providers.LimitBody(resp.Body, c.maxBytes), onDelta)
 }

@@ -345,97 +345,6 @@ func wantIs(target error) func(t *testing.T, err error) {
 	}
 }
 
-// httpErrorCase is an HTTP error answer and the *providers.Error it must give.
-type httpErrorCase struct {
-	name    string
-	respond http.HandlerFunc
-	want    providers.Error
-	// retryMin and retryMax bound RetryAfter for a header given as a date.
-	retryMin, retryMax time.Duration
-}
-
-var httpErrorCases = []httpErrorCase{
-	{
-		name: "429 with retry-after in seconds",
-		respond: errorStatus(429, `{"type":"error","error":{"type":"rate_limit_error",`+
-			`"message":"Number of request tokens has exceeded your rate limit"}}`,
-			"retry-after", "7"),
-		want: providers.Error{Provider: "anthropic", Status: 429, Type: "rate_limit_error",
-			Message:    "Number of request tokens has exceeded your rate limit",
-			RetryAfter: 7 * time.Second, Temporary: true},
-	},
-	{
-		name: "429 with retry-after as an http date",
-		respond: errorStatus(429, `{"type":"error","error":{"type":"rate_limit_error",`+
-			`"message":"slow down"}}`, "retry-after", retryDate),
-		want: providers.Error{Provider: "anthropic", Status: 429, Type: "rate_limit_error",
-			Message: "slow down", Temporary: true},
-		retryMin: 80 * time.Second, retryMax: 91 * time.Second,
-	},
-	{
-		name: "529 overloaded",
-		respond: errorStatus(529, `{"type":"error","error":{"type":"overloaded_error",`+
-			`"message":"Overloaded"}}`),
-		want: providers.Error{Provider: "anthropic", Status: 529, Type: "overloaded_error",
-			Message: "Overloaded", Temporary: true},
-	},
-	{
-		name: "401 with a bad key is not temporary",
-		respond: errorStatus(401, `{"type":"error","error":{"type":"authentication_error",`+
-			`"message":"invalid x-api-key"}}`),
-		want: providers.Error{Provider: "anthropic", Status: 401,
-			Type: "authentication_error", Message: "invalid x-api-key"},
-	},
-	{
-		name:    "502 from a proxy with an html body",
-		respond: errorStatus(502, "<html>bad gateway</html>\n"),
-		want: providers.Error{Provider: "anthropic", Status: 502,
-			Message: "<html>bad gateway</html>", Temporary: true},
-	},
-	{
-		name:    "500 with an empty body",
-		respond: errorStatus(500, ""),
-		want: providers.Error{Provider: "anthropic", Status: 500,
-			Message: "Internal Server Error", Temporary: true},
-	},
-}
-
-func TestCompleteReportsHTTPErrors(t *testing.T) {
-	for _, tc := range httpErrorCases {
-		t.Run(tc.name, func(t *testing.T) {
-			srv := startServer(t, tc.respond)
-			got, err := srv.client(Config{}).Complete(context.Background(), toolRoundTrip(), nil)
-			if got != nil {
-				t.Errorf("response %+v, want nil", got)
-			}
-			var pe *providers.Error
-			if !errors.As(err, &pe) {
-				t.Fatalf("err %v, want a *providers.Error", err)
-			}
-			e := *pe
-			if tc.retryMax > 0 {
-				if e.RetryAfter < tc.retryMin || e.RetryAfter > tc.retryMax {
-					t.Errorf("retry after %v, want %v..%v", e.RetryAfter, tc.retryMin, tc.retryMax)
-				}
-				e.RetryAfter = 0
-			}
-			if e != tc.want {
-				t.Errorf("error\n got %+v\nwant %+v", e, tc.want)
-			}
-		})
-	}
-}
-
-func TestCompleteReadsAtMost64KiBOfAnErrorBody(t *testing.T) {
-	huge := strings.Repeat("x", 1<<20)
-	srv := startServer(t, errorStatus(500, huge))
-	_, err := srv.client(Config{}).Complete(context.Background(), toolRoundTrip(), nil)
-	var pe *providers.Error
-	if !errors.As(err, &pe) || len(pe.Message) > 64<<10 {
-		t.Fatalf("err %v", err)
-	}
-}
-
 func TestCompleteRefusesTooManyBreakpointsWithoutCallingTheAPI(t *testing.T) {
 	srv := startServer(t, streamPieces(textStream))
 	req := toolRoundTrip()
@@ -556,7 +465,8 @@ func TestCompleteStopsReadingAtTheResponseLimit(t *testing.T) {
 		limit int64
 		want  error
 	}{
-		{"a limit below the stream's size", int64(len(toolStream)) / 2, ErrResponseTooLarge},
+		{"a limit below the stream's size", int64(len(toolStream)) / 2,
+			providers.ErrResponseTooLarge},
 		{"a limit of exactly the stream's size", int64(len(toolStream)), nil},
 	}
 	for _, tc := range tests {

@@ -2,8 +2,10 @@ package anthropic
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/stated-dev/stated/providers"
@@ -29,7 +31,9 @@ type wireRequest struct {
 	Tools     []wireTool    `json:"tools,omitempty"`
 	System    []wireBlock   `json:"system,omitempty"`
 	Messages  []wireMessage `json:"messages"`
-	Stream    bool          `json:"stream"`
+	// CacheControl is the request-level marker of automatic caching.
+	CacheControl *cacheControl `json:"cache_control,omitempty"`
+	Stream       bool          `json:"stream"`
 }
 
 type wireTool struct {
@@ -69,7 +73,9 @@ type cacheControl struct {
 // messages bytes unchanged except where cache_control markers move.
 //
 // It returns an error matching ErrInvalidRequest for a request the API would
-// reject, and ErrTooManyBreakpoints when req.Cache places more than four markers.
+// reject (a 1-hour breakpoint after a 5-minute one included), and
+// ErrTooManyBreakpoints when req.Cache places more than four markers, the
+// request-level one of automatic caching included.
 func MarshalRequest(req *providers.Request) ([]byte, error) {
 	if err := validate(req); err != nil {
 		return nil, err
@@ -218,49 +224,124 @@ func toolInput(arguments string) json.RawMessage {
 
 // placeBreakpoints puts the cache plan's cache_control markers in place: the system
 // breakpoint on the last system block (or on the last tool when there is no system
-// prompt), and one on the last content block of each wire message that a planned
-// message ended up in. Two planned messages in one wire message share a marker.
+// prompt), one on the last content block of each wire message that a planned
+// message ended up in (two planned messages in one wire message share a marker),
+// and the request-level marker of automatic caching.
 func placeBreakpoints(wire *wireRequest, wireOf []int, plan providers.CachePlan) error {
-	marker, err := cacheMarker(plan.TTL)
+	marks, err := planMarks(wire, wireOf, plan)
 	if err != nil {
 		return err
 	}
-	placed := 0
-	if plan.System {
+	if len(marks) > maxBreakpoints {
+		return fmt.Errorf("%w: the cache plan places %d", ErrTooManyBreakpoints, len(marks))
+	}
+	if err := checkTTLOrder(marks); err != nil {
+		return err
+	}
+	for _, m := range marks {
+		cc := &cacheControl{Type: "ephemeral"}
+		if m.ttl == "1h" {
+			cc.TTL = "1h"
+		}
 		switch {
-		case len(wire.System) > 0:
-			wire.System[len(wire.System)-1].CacheControl = marker
-			placed++
-		case len(wire.Tools) > 0:
-			wire.Tools[len(wire.Tools)-1].CacheControl = marker
-			placed++
+		case m.pos == systemPos && len(wire.System) > 0:
+			wire.System[len(wire.System)-1].CacheControl = cc
+		case m.pos == systemPos:
+			wire.Tools[len(wire.Tools)-1].CacheControl = cc
+		case m.pos == len(wire.Messages):
+			wire.CacheControl = cc
+		default:
+			content := wire.Messages[m.pos].Content
+			content[len(content)-1].CacheControl = cc
 		}
-	}
-	for _, i := range plan.Messages {
-		if i < 0 || i >= len(wireOf) {
-			return fmt.Errorf("%w: cache plan names message %d of %d",
-				ErrInvalidRequest, i, len(wireOf))
-		}
-		content := wire.Messages[wireOf[i]].Content
-		if block := &content[len(content)-1]; block.CacheControl == nil {
-			block.CacheControl = marker
-			placed++
-		}
-	}
-	if placed > maxBreakpoints {
-		return fmt.Errorf("%w: the cache plan places %d", ErrTooManyBreakpoints, placed)
 	}
 	return nil
 }
 
-func cacheMarker(ttl string) (*cacheControl, error) {
+// systemPos is the prompt position of the system breakpoint, before every message.
+const systemPos = -1
+
+// mark is one breakpoint: its position in prompt order (systemPos, the index of a
+// wire message, or len(wire.Messages) for the automatic one) and its TTL.
+type mark struct {
+	pos int
+	ttl string // "5m" or "1h"
+}
+
+// planMarks lists the plan's breakpoints in prompt order, one per position.
+func planMarks(wire *wireRequest, wireOf []int, plan providers.CachePlan) ([]mark, error) {
+	// The TTLs are checked even where they place nothing: a typo should not wait
+	// for the first request that uses it.
+	defaultTTL, err := cacheTTL("", plan.TTL)
+	if err != nil {
+		return nil, err
+	}
+	systemTTL, err := cacheTTL(plan.SystemTTL, defaultTTL)
+	if err != nil {
+		return nil, err
+	}
+
+	var marks []mark
+	if plan.System && (len(wire.System) > 0 || len(wire.Tools) > 0) {
+		marks = append(marks, mark{pos: systemPos, ttl: systemTTL})
+	}
+	for _, i := range plan.Messages {
+		if i < 0 || i >= len(wireOf) {
+			return nil, fmt.Errorf("%w: cache plan names message %d of %d",
+				ErrInvalidRequest, i, len(wireOf))
+		}
+		ttl, err := cacheTTL(plan.MessageTTL[i], plan.TTL)
+		if err != nil {
+			return nil, err
+		}
+		marks = append(marks, mark{pos: wireOf[i], ttl: ttl})
+	}
+	if plan.Auto {
+		marks = append(marks, mark{pos: len(wire.Messages), ttl: defaultTTL})
+	}
+	slices.SortStableFunc(marks, func(a, b mark) int { return cmp.Compare(a.pos, b.pos) })
+
+	out := marks[:0]
+	for _, m := range marks {
+		if n := len(out); n > 0 && out[n-1].pos == m.pos {
+			if out[n-1].ttl != m.ttl {
+				return nil, fmt.Errorf("%w: breakpoint on wire message %d has ttls %s and %s",
+					ErrInvalidRequest, m.pos, out[n-1].ttl, m.ttl)
+			}
+			continue
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+// cacheTTL is ttl, or fallback when ttl is empty, as "5m" or "1h".
+func cacheTTL(ttl, fallback string) (string, error) {
+	if ttl == "" {
+		ttl = fallback
+	}
 	switch ttl {
 	case "", "5m":
-		return &cacheControl{Type: "ephemeral"}, nil
+		return "5m", nil
 	case "1h":
-		return &cacheControl{Type: "ephemeral", TTL: "1h"}, nil
+		return "1h", nil
 	}
-	return nil, fmt.Errorf("%w: unknown cache ttl %q", ErrInvalidRequest, ttl)
+	return "", fmt.Errorf("%w: unknown cache ttl %q", ErrInvalidRequest, ttl)
+}
+
+// checkTTLOrder enforces the API's rule that a breakpoint with a longer TTL never
+// comes after one with a shorter TTL in prompt order.
+func checkTTLOrder(marks []mark) error {
+	seen5m := false
+	for _, m := range marks {
+		switch {
+		case m.ttl == "5m":
+			seen5m = true
+		case seen5m:
+			return fmt.Errorf("%w: a 1h cache breakpoint after a 5m one", ErrInvalidRequest)
+		}
+	}
+	return nil
 }
 
 // encode serializes without HTML escaping, so text reaches the model as written.

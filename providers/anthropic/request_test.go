@@ -122,6 +122,38 @@ var bodyCases = []bodyCase{
 			`{"role":"user","content":[{"type":"text","text":"hi",` +
 			`"cache_control":{"type":"ephemeral"}}]}],"stream":true}`,
 	},
+	{
+		name: "1-hour breakpoints before 5-minute ones, with automatic caching last",
+		req: &providers.Request{
+			Model: "m", MaxTokens: 16, System: "S",
+			Messages: []providers.Message{
+				{Role: providers.RoleUser, Text: "a"},
+				{Role: providers.RoleAssistant, Text: "b"},
+				{Role: providers.RoleUser, Text: "c"},
+			},
+			Cache: providers.CachePlan{System: true, SystemTTL: "1h", Messages: []int{1, 0},
+				MessageTTL: map[int]string{0: "1h"}, Auto: true},
+		},
+		want: `{"model":"m","max_tokens":16,"system":[{"type":"text","text":"S",` +
+			`"cache_control":{"type":"ephemeral","ttl":"1h"}}],"messages":[` +
+			`{"role":"user","content":[{"type":"text","text":"a",` +
+			`"cache_control":{"type":"ephemeral","ttl":"1h"}}]},` +
+			`{"role":"assistant","content":[{"type":"text","text":"b",` +
+			`"cache_control":{"type":"ephemeral"}}]},` +
+			`{"role":"user","content":[{"type":"text","text":"c"}]}],` +
+			`"cache_control":{"type":"ephemeral"},"stream":true}`,
+	},
+	{
+		name: "automatic caching alone sends only the request-level marker",
+		req: &providers.Request{
+			Model: "m", MaxTokens: 16,
+			Messages: []providers.Message{{Role: providers.RoleUser, Text: "hi"}},
+			Cache:    providers.CachePlan{Auto: true, TTL: "1h"},
+		},
+		want: `{"model":"m","max_tokens":16,"messages":[` +
+			`{"role":"user","content":[{"type":"text","text":"hi"}]}],` +
+			`"cache_control":{"type":"ephemeral","ttl":"1h"},"stream":true}`,
+	},
 }
 
 func TestMarshalRequestWritesTheExactBody(t *testing.T) {
@@ -172,6 +204,29 @@ func TestMarshalRequestRefusesWhatTheAPIWouldReject(t *testing.T) {
 		{"five breakpoints", &providers.Request{Model: "m", MaxTokens: 1, System: "s",
 			Messages: five, Cache: providers.CachePlan{System: true, Messages: []int{0, 1, 2, 3}}},
 			ErrTooManyBreakpoints},
+		{"four breakpoints and automatic caching", &providers.Request{Model: "m", MaxTokens: 1,
+			System: "s", Messages: five, Cache: providers.CachePlan{System: true,
+				Messages: []int{0, 1, 2}, Auto: true}}, ErrTooManyBreakpoints},
+		{"an unknown system ttl", &providers.Request{Model: "m", MaxTokens: 1,
+			Messages: five, Cache: providers.CachePlan{SystemTTL: "24h"}}, ErrInvalidRequest},
+		{"an unknown message ttl", &providers.Request{Model: "m", MaxTokens: 1,
+			Messages: five, Cache: providers.CachePlan{Messages: []int{2},
+				MessageTTL: map[int]string{2: "10m"}}}, ErrInvalidRequest},
+		{"a 1h message breakpoint after a 5m system one", &providers.Request{Model: "m",
+			MaxTokens: 1, System: "s", Messages: five, Cache: providers.CachePlan{
+				System: true, Messages: []int{3}, MessageTTL: map[int]string{3: "1h"}}},
+			ErrInvalidRequest},
+		{"a 1h message breakpoint after a 5m message one listed later", &providers.Request{
+			Model: "m", MaxTokens: 1, Messages: five, Cache: providers.CachePlan{
+				Messages: []int{4, 1}, TTL: "5m", MessageTTL: map[int]string{4: "1h"}}},
+			ErrInvalidRequest},
+		{"1h automatic caching after a 5m breakpoint", &providers.Request{Model: "m",
+			MaxTokens: 1, Messages: five, Cache: providers.CachePlan{Messages: []int{1},
+				MessageTTL: map[int]string{1: "5m"}, Auto: true, TTL: "1h"}}, ErrInvalidRequest},
+		{"two ttls for one folded breakpoint", &providers.Request{Model: "m", MaxTokens: 1,
+			Messages: toolRoundTrip().Messages, Cache: providers.CachePlan{
+				Messages: []int{2, 3}, MessageTTL: map[int]string{2: "1h", 3: "5m"}}},
+			ErrInvalidRequest},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -89,7 +89,7 @@ func readError(ctx context.Context, err error) error {
 		return fmt.Errorf("anthropic: stream: %w", ctx.Err())
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		return fmt.Errorf("anthropic: no message_stop: %w", providers.ErrStreamCut)
-	case errors.Is(err, providers.ErrLineTooLong), errors.Is(err, ErrResponseTooLarge):
+	case errors.Is(err, providers.ErrLineTooLong), errors.Is(err, providers.ErrResponseTooLarge):
 		return fmt.Errorf("anthropic: stream: %w", err)
 	}
 	return fmt.Errorf("anthropic: stream: %w: %w", providers.ErrStreamCut, err)
@@ -232,7 +232,10 @@ func (d *decoder) messageDelta(delta *eventDelta, u *wireUsage) {
 	if u.InputTokens > 0 {
 		d.usage.InputTokens = u.InputTokens
 	}
-	if u.CacheCreationInputTokens > 0 {
+	// A delta without the per-TTL breakdown keeps the one message_start gave for
+	// the same total.
+	if u.CacheCreationInputTokens > 0 && (u.CacheCreation != nil ||
+		u.CacheCreationInputTokens != d.usage.CacheWrite5mTokens+d.usage.CacheWrite1hTokens) {
 		d.usage.CacheWrite5mTokens, d.usage.CacheWrite1hTokens = cacheWrites(u)
 	}
 	if u.CacheReadInputTokens > 0 {
@@ -240,14 +243,20 @@ func (d *decoder) messageDelta(delta *eventDelta, u *wireUsage) {
 	}
 }
 
+// stopReason maps the API's stop_reason. model_context_window_exceeded stops
+// the answer for want of room, as max_tokens does.
 func stopReason(reason string) providers.StopReason {
 	switch reason {
 	case "end_turn", "stop_sequence":
 		return providers.StopEnd
-	case "max_tokens":
+	case "max_tokens", "model_context_window_exceeded":
 		return providers.StopMaxTokens
 	case "tool_use":
 		return providers.StopToolUse
+	case "refusal":
+		return providers.StopRefusal
+	case "pause_turn":
+		return providers.StopPause
 	}
 	return providers.StopOther
 }

@@ -59,12 +59,34 @@ func TestStopReasonsMapToNeutralOnes(t *testing.T) {
 		{"stop_sequence", providers.StopEnd},
 		{"max_tokens", providers.StopMaxTokens},
 		{"tool_use", providers.StopToolUse},
-		{"refusal", providers.StopOther},
-		{"pause_turn", providers.StopOther},
+		{"model_context_window_exceeded", providers.StopMaxTokens},
+		{"refusal", providers.StopRefusal},
+		{"pause_turn", providers.StopPause},
+		{"a reason the API adds later", providers.StopOther},
 	}
 	for _, tc := range tests {
 		if got := stopReason(tc.wire); got != tc.want {
 			t.Errorf("stopReason(%q) = %q, want %q", tc.wire, got, tc.want)
 		}
 	}
+}
+
+// FuzzReadStream feeds the Messages decoder arbitrary bytes, seeded with whole and
+// partial streams: it must never panic, a clean end must give a complete answer,
+// and the deltas must always add up to the answer's text.
+func FuzzReadStream(f *testing.F) {
+	for _, s := range []string{textStream, toolStream, twoDeltas + overloadedEvent} {
+		f.Add(s)
+		f.Add(s[:len(s)/2])
+	}
+	f.Fuzz(func(t *testing.T, stream string) {
+		var log deltaLog
+		resp, err := readStream(context.Background(), strings.NewReader(stream), log.add)
+		if err == nil && (resp == nil || resp.Status != providers.StatusComplete) {
+			t.Fatalf("no error but answer %+v", resp)
+		}
+		if resp != nil && resp.Text != log.text() {
+			t.Fatalf("text %q, deltas %q", resp.Text, log.text())
+		}
+	})
 }

@@ -1,13 +1,13 @@
-// Package openai is the providers.Provider for the OpenAI Chat Completions API,
-// and for servers that speak it.
+// Package openai holds the providers.Provider adapters for the OpenAI APIs: Chat
+// Completions (Client, also for servers that speak it, see Compat) and Responses
+// (ResponsesClient).
 //
-// It streams every request with usage in the last chunk, sends the system prompt
-// first and the tools after the messages, keeps a session on one prompt cache with
-// prompt_cache_key, and reads the answer's chunks into a providers.Response.
+// Both stream every request with usage at the end, send the system prompt first,
+// keep a session on one prompt cache with prompt_cache_key, and read the answer's
+// events into a providers.Response.
 package openai
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net/http"
@@ -42,6 +42,9 @@ type Config struct {
 	// MaxResponseBytes bounds the bytes read from one response; 0 or less means
 	// DefaultMaxResponseBytes.
 	MaxResponseBytes int64
+	// Compat says how the server differs from the OpenAI API (see Preset); nil
+	// means the OpenAI API. The Responses adapter ignores it.
+	Compat *Compat
 }
 
 // Client sends requests to the Chat Completions API. It is safe for concurrent use.
@@ -50,11 +53,16 @@ type Client struct {
 	apiKey   string
 	http     *http.Client
 	maxBytes int64
+	compat   Compat
+	// compatErr is why Compat cannot be used; every Complete returns it.
+	compatErr error
 }
 
 var _ providers.Provider = (*Client)(nil)
 
-// New returns a Client for cfg, with defaults for its zero fields.
+// New returns a Client for cfg, with defaults for its zero fields. A Compat that
+// fails its Validate makes every Complete fail with an error matching
+// ErrInvalidRequest.
 func New(cfg Config) *Client {
 	base := cfg.BaseURL
 	if base == "" {
@@ -72,6 +80,13 @@ func New(cfg Config) *Client {
 	if c.maxBytes <= 0 {
 		c.maxBytes = DefaultMaxResponseBytes
 	}
+	c.compat = presets["openai"]
+	if cfg.Compat != nil {
+		c.compat = *cfg.Compat
+	}
+	if err := c.compat.Validate(); err != nil {
+		c.compatErr = fmt.Errorf("%w: %w", ErrInvalidRequest, err)
+	}
 	return c
 }
 
@@ -81,43 +96,45 @@ func (c *Client) Name() string { return providerName }
 // Complete sends req and streams the answer, as providers.Provider documents.
 //
 // A request that cannot be sent (see MarshalRequest) fails with ErrInvalidRequest
-// before any HTTP call. An HTTP status other than 200 and an error chunk in the
-// stream give a *providers.Error; a stream that ends without "data: [DONE]" gives
-// an error matching providers.ErrStreamCut; a response past
-// Config.MaxResponseBytes gives ErrResponseTooLarge.
+// before any HTTP call. A failure to connect, an HTTP status other than 200 and an
+// error chunk in the stream give a *providers.Error (Type providers.TypeConnection
+// for the first); a stream that ends without "data: [DONE]" gives an error
+// matching providers.ErrStreamCut; a response past Config.MaxResponseBytes gives
+// providers.ErrResponseTooLarge.
 func (c *Client) Complete(ctx context.Context, req *providers.Request,
 	onDelta func(providers.Delta)) (*providers.Response, error) {
-	body, err := MarshalRequest(req)
+	if c.compatErr != nil {
+		return nil, c.compatErr
+	}
+	body, err := marshalRequest(req, &c.compat)
 	if err != nil {
 		return nil, err
 	}
 
-	resp, err := c.send(ctx, body)
+	resp, err := post(ctx, c.http, providerName, c.url, c.apiKey, body)
 	if err != nil {
 		return nil, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, httpError(resp)
+		return nil, providers.HTTPError(providerName, resp, parseError)
 	}
 
-	return readStream(ctx, newLimitedBody(resp.Body, c.maxBytes), onDelta)
+	return readStream(ctx, providers.LimitBody(resp.Body, c.maxBytes), onDelta,
+		&c.compat.Usage)
 }
 
-func (c *Client) send(ctx context.Context, body []byte) (*http.Response, error) {
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url, bytes.NewReader(body))
-	if err != nil {
-		return nil, fmt.Errorf("openai: build http request: %w", err)
+// post sends a streaming JSON request for the adapter named provider, with the key
+// as a bearer token, or without an Authorization header when there is no key
+// (local servers need none).
+func post(ctx context.Context, client *http.Client, provider, url, apiKey string,
+	body []byte) (*http.Response, error) {
+	header := http.Header{
+		"Content-Type": {"application/json"},
+		"Accept":       {"text/event-stream"},
 	}
-	if c.apiKey != "" {
-		hreq.Header.Set("Authorization", "Bearer "+c.apiKey)
+	if apiKey != "" {
+		header.Set("Authorization", "Bearer "+apiKey)
 	}
-	hreq.Header.Set("Content-Type", "application/json")
-	hreq.Header.Set("Accept", "text/event-stream")
-
-	resp, err := c.http.Do(hreq)
-	if err != nil {
-		return nil, fmt.Errorf("openai: send request: %w", err)
-	}
-	return resp, nil
+	return providers.Post(ctx, client, provider, url, header, body)
 }

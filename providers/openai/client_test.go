@@ -163,7 +163,8 @@ func TestCompleteMapsFinishReasons(t *testing.T) {
 		{"stop", providers.StopEnd},
 		{"length", providers.StopMaxTokens},
 		{"tool_calls", providers.StopToolUse},
-		{"content_filter", providers.StopOther},
+		{"content_filter", providers.StopRefusal},
+		{"a reason the API adds later", providers.StopOther},
 	}
 	for _, tc := range tests {
 		t.Run("finish reason "+tc.finish, func(t *testing.T) {
@@ -338,6 +339,27 @@ var httpErrorCases = []httpErrorCase{
 			Type: "invalid_request_error", Message: "Incorrect API key provided"},
 	},
 	{
+		name: "400 invalid request is not temporary",
+		respond: errorStatus(400, `{"error":{"message":"Invalid 'messages[1].role'",`+
+			`"type":"invalid_request_error","param":"messages[1].role","code":null}}`),
+		want: providers.Error{Provider: "openai", Status: 400,
+			Type: "invalid_request_error", Message: "Invalid 'messages[1].role'"},
+	},
+	{
+		name: "404 unknown model is not temporary",
+		respond: errorStatus(404, `{"error":{"message":"The model does not exist",`+
+			`"type":"invalid_request_error","param":null,"code":"model_not_found"}}`),
+		want: providers.Error{Provider: "openai", Status: 404,
+			Type: "invalid_request_error", Message: "The model does not exist"},
+	},
+	{
+		name: "500 server error is temporary",
+		respond: errorStatus(500, `{"error":{"message":"The server had an error",`+
+			`"type":"server_error","param":null,"code":null}}`),
+		want: providers.Error{Provider: "openai", Status: 500, Type: "server_error",
+			Message: "The server had an error", Temporary: true},
+	},
+	{
 		name:    "503 from a proxy with a text body",
 		respond: errorStatus(503, "upstream connect error\n"),
 		want: providers.Error{Provider: "openai", Status: 503,
@@ -467,7 +489,8 @@ func TestCompleteStopsReadingAtTheResponseLimit(t *testing.T) {
 		limit int64
 		want  error
 	}{
-		{"a limit below the stream's size", int64(len(toolStream)) / 2, ErrResponseTooLarge},
+		{"a limit below the stream's size", int64(len(toolStream)) / 2,
+			providers.ErrResponseTooLarge},
 		{"a limit of exactly the stream's size", int64(len(toolStream)), nil},
 	}
 	for _, tc := range tests {

@@ -12,13 +12,15 @@ import (
 // built from structs only, so one logical request always serializes to the same
 // bytes.
 type wireRequest struct {
-	Model               string        `json:"model"`
-	Messages            []wireMessage `json:"messages"`
-	Tools               []wireTool    `json:"tools,omitempty"`
-	MaxCompletionTokens int           `json:"max_completion_tokens,omitempty"`
-	Stream              bool          `json:"stream"`
-	StreamOptions       streamOptions `json:"stream_options"`
-	PromptCacheKey      string        `json:"prompt_cache_key,omitempty"`
+	Model                string         `json:"model"`
+	Messages             []wireMessage  `json:"messages"`
+	Tools                []wireTool     `json:"tools,omitempty"`
+	MaxCompletionTokens  int            `json:"max_completion_tokens,omitempty"`
+	MaxTokens            int            `json:"max_tokens,omitempty"`
+	Stream               bool           `json:"stream"`
+	StreamOptions        *streamOptions `json:"stream_options,omitempty"`
+	PromptCacheKey       string         `json:"prompt_cache_key,omitempty"`
+	PromptCacheRetention string         `json:"prompt_cache_retention,omitempty"`
 }
 
 type streamOptions struct {
@@ -57,24 +59,40 @@ type wireToolFunction struct {
 	Parameters  json.RawMessage `json:"parameters,omitempty"`
 }
 
-// MarshalRequest returns the body Complete sends for req: a streaming Chat
-// Completions request that asks for usage in the last chunk. The same logical
-// request always gives the same bytes, and a request that extends another by more
-// messages keeps the other's messages and tools bytes unchanged. The cache plan's
-// breakpoints and TTL are not sent; its Key is sent as prompt_cache_key.
+// MarshalRequest returns the body Complete sends to the OpenAI API for req: a
+// streaming Chat Completions request that asks for usage in the last chunk. The
+// same logical request always gives the same bytes, and a request that extends
+// another by more messages keeps the other's messages and tools bytes unchanged.
+// The cache plan's breakpoints and TTLs are not sent; its Key is sent as
+// prompt_cache_key and its Retention as prompt_cache_retention.
 //
 // It returns an error matching ErrInvalidRequest for a request the API would
 // reject.
 func MarshalRequest(req *providers.Request) ([]byte, error) {
+	c := presets["openai"]
+	return marshalRequest(req, &c)
+}
+
+// marshalRequest is MarshalRequest for a server that differs from the OpenAI API
+// as c says.
+func marshalRequest(req *providers.Request, c *Compat) ([]byte, error) {
 	if err := validate(req); err != nil {
 		return nil, err
 	}
-	wire := wireRequest{
-		Model:               req.Model,
-		MaxCompletionTokens: req.MaxTokens,
-		Stream:              true,
-		StreamOptions:       streamOptions{IncludeUsage: true},
-		PromptCacheKey:      req.Cache.Key,
+	wire := wireRequest{Model: req.Model, Stream: true}
+	if c.MaxTokensField == "max_tokens" {
+		wire.MaxTokens = req.MaxTokens
+	} else {
+		wire.MaxCompletionTokens = req.MaxTokens
+	}
+	if c.IncludeUsage {
+		wire.StreamOptions = &streamOptions{IncludeUsage: true}
+	}
+	if c.SendCacheKey {
+		wire.PromptCacheKey = req.Cache.Key
+	}
+	if c.SendCacheRetention {
+		wire.PromptCacheRetention = req.Cache.Retention
 	}
 
 	messages, err := buildMessages(req.System, req.Messages)
@@ -101,6 +119,11 @@ func validate(req *providers.Request) error {
 		return fmt.Errorf("%w: negative max tokens", ErrInvalidRequest)
 	case len(req.Messages) == 0:
 		return fmt.Errorf("%w: no messages", ErrInvalidRequest)
+	}
+	switch r := req.Cache.Retention; r {
+	case "", "in_memory", "24h":
+	default:
+		return fmt.Errorf("%w: unknown cache retention %q", ErrInvalidRequest, r)
 	}
 	return nil
 }

@@ -16,16 +16,17 @@ const doneData = "[DONE]"
 
 // chunk is one chat.completion.chunk, or an error object sent in the stream.
 type chunk struct {
-	Model   string        `json:"model"`
-	Choices []chunkChoice `json:"choices"`
-	Usage   *wireUsage    `json:"usage"`
-	Error   *wireError    `json:"error"`
+	Model   string          `json:"model"`
+	Choices []chunkChoice   `json:"choices"`
+	Usage   json.RawMessage `json:"usage"`
+	Error   *wireError      `json:"error"`
 }
 
 type chunkChoice struct {
 	Index int `json:"index"`
 	Delta struct {
 		Content   string          `json:"content"`
+		Refusal   string          `json:"refusal"`
 		ToolCalls []toolCallDelta `json:"tool_calls"`
 	} `json:"delta"`
 	FinishReason string `json:"finish_reason"`
@@ -42,21 +43,14 @@ type toolCallDelta struct {
 	} `json:"function"`
 }
 
-type wireUsage struct {
-	PromptTokens        int `json:"prompt_tokens"`
-	CompletionTokens    int `json:"completion_tokens"`
-	PromptTokensDetails *struct {
-		CachedTokens int `json:"cached_tokens"`
-	} `json:"prompt_tokens_details"`
-}
-
 // readStream reads a Chat Completions chunk stream up to "data: [DONE]", calling
-// onDelta for each piece of the answer. On failure it returns what it assembled so
-// far with Status incomplete (nil if the answer had not started) and the error.
-func readStream(ctx context.Context, body io.Reader,
-	onDelta func(providers.Delta)) (*providers.Response, error) {
+// onDelta for each piece of the answer and reading usage where fields say. On
+// failure it returns what it assembled so far with Status incomplete (nil if the
+// answer had not started) and the error.
+func readStream(ctx context.Context, body io.Reader, onDelta func(providers.Delta),
+	fields *UsageFields) (*providers.Response, error) {
 	events := providers.NewSSEReader(body, 0)
-	d := &decoder{onDelta: onDelta, ordinal: make(map[int]int)}
+	d := &decoder{onDelta: onDelta, ordinal: make(map[int]int), fields: fields}
 	for !d.done {
 		if err := ctx.Err(); err != nil {
 			return d.partial(), fmt.Errorf("openai: stream: %w", err)
@@ -79,7 +73,8 @@ func readError(ctx context.Context, err error) error {
 		return fmt.Errorf("openai: stream: %w", ctx.Err())
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		return fmt.Errorf("openai: no [DONE]: %w", providers.ErrStreamCut)
-	case errors.Is(err, providers.ErrLineTooLong), errors.Is(err, ErrResponseTooLarge):
+	case errors.Is(err, providers.ErrLineTooLong),
+		errors.Is(err, providers.ErrResponseTooLarge):
 		return fmt.Errorf("openai: stream: %w", err)
 	}
 	return fmt.Errorf("openai: stream: %w: %w", providers.ErrStreamCut, err)
@@ -93,8 +88,10 @@ type decoder struct {
 	calls    []providers.ToolCall // ID and Name; the arguments are in args
 	args     []*strings.Builder
 	ordinal  map[int]int // the wire index of a tool call -> its place in calls
+	fields   *UsageFields
 	usage    providers.Usage
 	reported bool
+	refused  bool // a refusal delta arrived
 	stop     providers.StopReason
 	started  bool // a chunk of the answer arrived
 	done     bool // [DONE] arrived
@@ -125,16 +122,23 @@ func (d *decoder) handle(data string) error {
 			d.choice(&c.Choices[i])
 		}
 	}
-	if c.Usage != nil {
-		d.takeUsage(c.Usage)
+	if len(c.Usage) > 0 && string(c.Usage) != "null" {
+		return d.takeUsage(c.Usage)
 	}
 	return nil
 }
 
+// choice applies the delta of the answer's choice. A refusal is the model's
+// answer to the user, so its text is the answer's text.
 func (d *decoder) choice(ch *chunkChoice) {
-	if text := ch.Delta.Content; text != "" {
-		d.text.WriteString(text)
-		d.emit(providers.Delta{Kind: providers.DeltaText, Text: text})
+	for _, text := range []string{ch.Delta.Content, ch.Delta.Refusal} {
+		if text != "" {
+			d.text.WriteString(text)
+			d.emit(providers.Delta{Kind: providers.DeltaText, Text: text})
+		}
+	}
+	if ch.Delta.Refusal != "" {
+		d.refused = true
 	}
 	for i := range ch.Delta.ToolCalls {
 		d.toolCall(&ch.Delta.ToolCalls[i])
@@ -146,9 +150,14 @@ func (d *decoder) choice(ch *chunkChoice) {
 
 // toolCall applies one fragment. Fragments of parallel calls may interleave; the
 // wire index tells them apart, and a call's place in the answer is the order in
-// which its first fragment came.
+// which its first fragment came. A fragment with a new ID at an index already
+// taken starts a new call: some servers (older Ollama) send every call whole with
+// index 0.
 func (d *decoder) toolCall(frag *toolCallDelta) {
 	n, ok := d.ordinal[frag.Index]
+	if ok && frag.ID != "" && d.calls[n].ID != "" && frag.ID != d.calls[n].ID {
+		ok = false
+	}
 	if !ok {
 		n = len(d.calls)
 		d.ordinal[frag.Index] = n
@@ -170,22 +179,55 @@ func (d *decoder) toolCall(frag *toolCallDelta) {
 	}
 }
 
-// takeUsage converts the usage of the last chunk. cached_tokens is a part of
-// prompt_tokens here, so the uncached input is the difference.
-func (d *decoder) takeUsage(u *wireUsage) {
-	prompt := max(u.PromptTokens, 0)
-	cached := 0
-	if u.PromptTokensDetails != nil {
-		cached = min(max(u.PromptTokensDetails.CachedTokens, 0), prompt)
+// takeUsage converts the usage of the last chunk. The cached and the written
+// tokens are parts of the prompt tokens here, so the uncached input is what is
+// left of the prompt; the written ones count as 5-minute writes (OpenAI prices a
+// write as input).
+func (d *decoder) takeUsage(raw json.RawMessage) error {
+	var u map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &u); err != nil {
+		return fmt.Errorf("openai: decode usage: %w: %w", providers.ErrBadStream, err)
 	}
+	prompt := max(usageCount(u, d.fields.Prompt), 0)
+	cached := min(max(usageCount(u, d.fields.Cached), 0), prompt)
+	written := min(max(usageCount(u, d.fields.CacheWrite), 0), prompt-cached)
 	d.usage = providers.Usage{
-		InputTokens:     prompt - cached,
-		CacheReadTokens: cached,
-		OutputTokens:    max(u.CompletionTokens, 0),
+		InputTokens:        prompt - cached - written,
+		CacheWrite5mTokens: written,
+		CacheReadTokens:    cached,
+		OutputTokens:       max(usageCount(u, d.fields.Completion), 0),
 	}
 	d.reported = true
+	return nil
 }
 
+// usageCount is the number at the dotted path inside a usage object, or 0 when
+// the path is empty, absent, null or not a whole number.
+func usageCount(u map[string]json.RawMessage, path string) int {
+	if path == "" {
+		return 0
+	}
+	name, rest, nested := strings.Cut(path, ".")
+	raw, ok := u[name]
+	if !ok {
+		return 0
+	}
+	if nested {
+		var inner map[string]json.RawMessage
+		if json.Unmarshal(raw, &inner) != nil {
+			return 0
+		}
+		return usageCount(inner, rest)
+	}
+	var n int
+	if json.Unmarshal(raw, &n) != nil {
+		return 0
+	}
+	return n
+}
+
+// stopReason maps a finish_reason. content_filter is the provider's safety layer
+// stopping the answer.
 func stopReason(reason string) providers.StopReason {
 	switch reason {
 	case "stop":
@@ -194,6 +236,8 @@ func stopReason(reason string) providers.StopReason {
 		return providers.StopMaxTokens
 	case "tool_calls", "function_call":
 		return providers.StopToolUse
+	case "content_filter":
+		return providers.StopRefusal
 	}
 	return providers.StopOther
 }
@@ -202,12 +246,7 @@ func stopReason(reason string) providers.StopReason {
 // overload or rate limit errors are temporary.
 func streamError(w *wireError) error {
 	e := &providers.Error{Provider: providerName, Type: w.errorType(), Message: w.Message}
-	switch {
-	case e.Type == "server_error",
-		strings.Contains(e.Type, "overloaded"),
-		strings.Contains(e.Type, "rate_limit"):
-		e.Temporary = true
-	}
+	e.Temporary = temporaryType(e.Type)
 	return e
 }
 
@@ -234,11 +273,20 @@ func (d *decoder) response(status providers.Status) *providers.Response {
 			calls[i] = call
 		}
 	}
+	stop := d.stop
+	switch {
+	case stop == providers.StopEnd && d.refused:
+		stop = providers.StopRefusal
+	case stop == providers.StopEnd && len(calls) > 0:
+		// Some servers (Ollama, llama.cpp in some versions) end a tool call
+		// answer with "stop"; the calls still wait for results.
+		stop = providers.StopToolUse
+	}
 	return &providers.Response{
 		Model:         d.model,
 		Text:          d.text.String(),
 		ToolCalls:     calls,
-		StopReason:    d.stop,
+		StopReason:    stop,
 		Status:        status,
 		Usage:         d.usage,
 		UsageReported: d.reported,
