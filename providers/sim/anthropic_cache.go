@@ -61,9 +61,9 @@ func (s *Server) applyAnthropicCache(ns digest, blocks []promptBlock, rules Rule
 		if m <= hit || ends[m] < rules.MinCacheTokens {
 			continue
 		}
-		ttl := markTTL(blocks[m].mark)
+		ttl, long := markTTL(blocks[m].mark, rules)
 		s.cache.putLocked(entryKey(ns, blocks[m].prefix, 0), ttl, now)
-		if ttl == ttl1h {
+		if long {
 			u.write1h += ends[m] - done
 		} else {
 			u.write5m += ends[m] - done

@@ -11,46 +11,88 @@ import (
 
 // serveMessages answers POST /v1/messages.
 func (s *Server) serveMessages(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("request-id", newID("req_"))
-	key := r.Header.Get("x-api-key")
+	x := s.begin(w, r, apiMessages)
+	if x == nil {
+		return
+	}
+	defer x.finish()
+	key := messagesKey(r)
 	if key == "" {
-		writeAnthropicError(w, &apiError{status: http.StatusUnauthorized,
+		x.fail(&apiError{status: http.StatusUnauthorized,
 			kind: "authentication_error", message: "x-api-key header is required"})
 		return
 	}
 	if r.Header.Get("anthropic-version") == "" {
-		writeAnthropicError(w, invalidRequest("anthropic-version: header is required"))
+		x.fail(invalidRequest("anthropic-version: header is required"))
 		return
 	}
 	body, err := s.readBody(w, r)
 	if err != nil {
-		writeAnthropicError(w, bodyError(err))
+		x.fail(bodyError(err))
 		return
 	}
 	p, e := parseMessagesRequest(body)
+	var blocks []promptBlock
+	if e == nil {
+		blocks = buildPrompt(p, s.tokens)
+		x.capture(key, body, p.model, p.stream, markedPrefixes(blocks))
+	} else {
+		x.capture(key, body, "", false, nil)
+	}
+	if x.injectStatus() {
+		return
+	}
 	if e != nil {
-		s.logRequest(messagesPath, "", e.status, cacheUsage{}, 0)
-		writeAnthropicError(w, e)
+		x.fail(e)
 		return
 	}
 	rules := anthropicRulesFor(s.rules, p.model)
 	if e := checkBreakpoints(p, rules); e != nil {
-		s.logRequest(messagesPath, p.model, e.status, cacheUsage{}, 0)
-		writeAnthropicError(w, e)
+		x.fail(e)
 		return
 	}
+	s.answerMessages(x, key, p, blocks, rules)
+}
 
-	blocks := buildPrompt(p, s.tokens)
+// messagesKey returns the API key of a Messages request: the x-api-key header,
+// or a bearer token in Authorization, which is how the official Go SDK sends
+// the key.
+func messagesKey(r *http.Request) string {
+	if key := r.Header.Get("x-api-key"); key != "" {
+		return key
+	}
+	key, _ := bearerKey(r)
+	return key
+}
+
+// answerMessages answers a valid Messages request: cache, answer, latency,
+// then the Message or its stream.
+func (s *Server) answerMessages(x *exchange, key string, p *parsedRequest,
+	blocks []promptBlock, rules Rules) {
 	usage := s.applyAnthropicCache(hashFields("anthropic", key, p.model), blocks, rules)
-	ans := s.answerFor(messagesHistory(p), p.maxTokens)
+	x.usage = usage
+	ans := x.answer(messagesHistory(p), p.maxTokens)
 	msg := newMessage(p.model, ans, usage)
-	s.logRequest(messagesPath, p.model, http.StatusOK, usage, ans.outputTokens)
-	if p.stream {
-		streamMessage(newSSE(w, r), msg, ans)
+	if !x.firstToken(usage.input+usage.write5m+usage.write1h, ans.outputTokens, p.stream) {
 		return
 	}
-	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(msg) // a failed write means the client has gone
+	if p.stream {
+		streamMessage(x.stream(anthropicErrorEvent), msg, ans)
+		return
+	}
+	x.writeJSON(msg)
+}
+
+// markedPrefixes returns the prefix digests of the blocks that carry a
+// breakpoint, in order.
+func markedPrefixes(blocks []promptBlock) []digest {
+	var out []digest
+	for _, b := range blocks {
+		if b.mark != nil {
+			out = append(out, b.prefix)
+		}
+	}
+	return out
 }
 
 // bodyError turns a failure to read the body into the error answered for it.
@@ -103,7 +145,7 @@ func newMessage(model string, ans answer, u cacheUsage) *message {
 	stop := string(ans.stop)
 	msg := &message{
 		ID: newID("msg_01"), Type: "message", Role: "assistant", Model: model,
-		StopReason: &stop,
+		StopReason: &stop, Content: []any{},
 		Usage: messageUsage{
 			InputTokens:              u.input,
 			CacheCreationInputTokens: u.write5m + u.write1h,
@@ -174,6 +216,7 @@ func streamText(sse *sseWriter, index int, text string) {
 		sse.event("ping", map[string]string{"type": "ping"})
 	}
 	for _, piece := range textPieces(text) {
+		sse.pace(piece)
 		sse.event("content_block_delta", map[string]any{"type": "content_block_delta",
 			"index": index, "delta": map[string]string{"type": "text_delta", "text": piece}})
 	}
@@ -190,6 +233,7 @@ func streamToolUse(sse *sseWriter, index int, c providers.ToolCall) {
 	}
 	pieces := append([]string{""}, argPieces(string(toolInput(c.Arguments)))...)
 	for _, piece := range pieces {
+		sse.pace(piece)
 		sse.event("content_block_delta", map[string]any{"type": "content_block_delta",
 			"index": index, "delta": map[string]string{"type": "input_json_delta",
 				"partial_json": piece}})
@@ -211,11 +255,4 @@ func writeAnthropicError(w http.ResponseWriter, e *apiError) {
 		Type  string `json:"type"`
 		Error detail `json:"error"`
 	}{"error", detail{e.kind, e.message}})
-}
-
-// logRequest writes the debug line of one request: never content or keys.
-func (s *Server) logRequest(endpoint, model string, status int, u cacheUsage, output int) {
-	s.log.Debug("sim request", "endpoint", endpoint, "model", model, "status", status,
-		"input_tokens", u.input, "cache_read_tokens", u.read,
-		"cache_write_tokens", u.write5m+u.write1h, "output_tokens", output)
 }

@@ -14,12 +14,6 @@ const (
 	messageOverhead = 3 // per message, charged on its first block
 )
 
-// TTLs of Anthropic cache entries (cache_control.ttl).
-const (
-	ttl5m = 5 * time.Minute
-	ttl1h = time.Hour
-)
-
 // promptBlock is one block of an Anthropic prompt in prefix order: tools, system,
 // then every content block of every message.
 type promptBlock struct {
@@ -115,9 +109,9 @@ func checkBreakpoints(p *parsedRequest, rules Rules) *apiError {
 			return invalidRequest("cache_control.type: Input should be 'ephemeral'")
 		}
 		switch {
-		case (m.TTL == "" || m.TTL == "5m") && rules.TTL5m:
+		case m.TTL == "" || m.TTL == "5m":
 			seen5m = true
-		case m.TTL == "1h" && rules.TTL1h:
+		case m.TTL == "1h" && rules.LongTTL > 0:
 			if seen5m {
 				return invalidRequest("a ttl='1h' cache_control block must not come after " +
 					"a ttl='5m' cache_control block. Note that blocks are processed in the " +
@@ -137,12 +131,13 @@ func appendMark(marks []*cacheControl, m *cacheControl) []*cacheControl {
 	return append(marks, m)
 }
 
-// markTTL returns the lifetime of the entry a breakpoint writes.
-func markTTL(m *cacheControl) time.Duration {
-	if m.TTL == "1h" {
-		return ttl1h
+// markTTL returns the lifetime of the entry a breakpoint writes and whether it
+// is the long one.
+func markTTL(m *cacheControl, rules Rules) (time.Duration, bool) {
+	if m.TTL == "1h" && rules.LongTTL > 0 {
+		return rules.LongTTL, true
 	}
-	return ttl5m
+	return rules.ShortTTL, false
 }
 
 // messagesHistory reduces a request to its conversation: user text, tool

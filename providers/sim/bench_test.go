@@ -77,3 +77,38 @@ func BenchmarkChatStream(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkResponsesStream measures one streamed Responses request with long
+// instructions, over loopback HTTP.
+func BenchmarkResponsesStream(b *testing.B) {
+	srv := startServer(b, Options{})
+	body, err := json.Marshal(map[string]any{"model": gpt, "stream": true,
+		"instructions": longText(2000), "input": []any{
+			map[string]any{"role": "user", "content": "Hello."},
+			map[string]any{"role": "assistant", "content": "Hi, how can I help?"},
+			map[string]any{"role": "user", "content": "Summarize the rules."}}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		r, err := http.NewRequest(http.MethodPost, srv.URL+"/v1/responses",
+			bytes.NewReader(body))
+		if err != nil {
+			b.Fatal(err)
+		}
+		for k, v := range openaiHeaders("k") {
+			r.Header.Set(k, v)
+		}
+		resp, err := srv.Client().Do(r)
+		if err != nil {
+			b.Fatal(err)
+		}
+		n, err := io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusOK || n == 0 {
+			b.Fatalf("status %d, %d bytes, %v", resp.StatusCode, n, err)
+		}
+	}
+}

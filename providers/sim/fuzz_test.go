@@ -52,3 +52,52 @@ func FuzzParseChatRequest(f *testing.F) {
 		_ = chatHistory(p)
 	})
 }
+
+// FuzzParseResponsesRequest holds that no request body makes the Responses
+// parser, the call pairing check or the token sequence panic.
+func FuzzParseResponsesRequest(f *testing.F) {
+	f.Add([]byte(`{"model":"m","input":"hi"}`))
+	f.Add([]byte(`{"model":"m","instructions":"be brief","input":[{"role":"user",` +
+		`"content":[{"type":"input_text","text":"a","prompt_cache_breakpoint":` +
+		`{"mode":"explicit","ttl":"12h"}}]},{"type":"function_call","call_id":"c",` +
+		`"name":"f","arguments":"{}"},{"type":"function_call_output","call_id":"c",` +
+		`"output":"r"}],"tools":[{"type":"function","name":"f","parameters":{}}],` +
+		`"max_output_tokens":16,"prompt_cache_options":{"mode":"explicit"}}`))
+	f.Add([]byte(`{"model":"m","input":[{"type":"message","role":"assistant",` +
+		`"content":[{"type":"output_text","text":"x"}]}],"store":false}`))
+	f.Add([]byte(`{"model":"m","input":[{"type":"function_call_output"`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		p, e := parseResponsesRequest(body)
+		if e != nil {
+			return
+		}
+		if e := checkCallPairs(p.items); e != nil {
+			return
+		}
+		q := responsesSequence(p, newTokenCounter())
+		if q.total <= 0 {
+			t.Errorf("accepted request %s counts %d tokens", body, q.total)
+		}
+		_ = q.writePlan(openaiBreakpointRules(0.1), p.cacheParams())
+		_ = responsesHistory(p.items)
+	})
+}
+
+// FuzzParseFault holds that a fault that parses prints back to itself.
+func FuzzParseFault(f *testing.F) {
+	for _, s := range []string{"status=429;retry-after=2s", "cut=3", "stall=0", "drip=5ms",
+		"error-event=2", "empty", "none", "status=5", "drip=-1s", "cut=x"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, text string) {
+		fault, err := ParseFault(text)
+		if err != nil {
+			return
+		}
+		again, err := ParseFault(fault.String())
+		if err != nil || again != fault {
+			t.Errorf("%q parsed to %+v, printed %q, parsed back to %+v (%v)", text, fault,
+				fault.String(), again, err)
+		}
+	})
+}

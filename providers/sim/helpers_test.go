@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stated-dev/stated/providers"
 )
@@ -382,4 +383,79 @@ func firstConversation(t testing.TB, path string) recordedConversation {
 		t.Fatalf("decode %s: %v", path, err)
 	}
 	return c
+}
+
+// postRaw sends body as JSON to path and returns the response with as much of
+// its body as arrived and the error that ended reading it, if any.
+func postRaw(t testing.TB, srv *httptest.Server, path string, headers map[string]string,
+	body any) (*http.Response, []byte, error) {
+	t.Helper()
+	raw, err := json.Marshal(body)
+	if err != nil {
+		t.Fatalf("marshal request: %v", err)
+	}
+	req, err := http.NewRequest(http.MethodPost, srv.URL+path, bytes.NewReader(raw))
+	if err != nil {
+		t.Fatalf("new request: %v", err)
+	}
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatalf("post %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	out, err := io.ReadAll(resp.Body)
+	return resp, out, err
+}
+
+// startHandler serves s on a loopback httptest server, closing both at the end
+// of the test.
+func startHandler(t testing.TB, s *Server) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewServer(s)
+	t.Cleanup(func() {
+		s.Close()
+		srv.Close()
+	})
+	return srv
+}
+
+// waitFor polls cond until it holds, failing the test after a deadline.
+func waitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// get sends a request without a body and returns the response with its body.
+func get(t testing.TB, srv *httptest.Server, method, path string) (*http.Response, []byte) {
+	t.Helper()
+	return do(t, srv, method, path, "")
+}
+
+// do sends a request with a raw body and returns the response with its body.
+func do(t testing.TB, srv *httptest.Server, method, path, body string) (*http.Response,
+	[]byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	out, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, out
 }

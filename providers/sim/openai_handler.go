@@ -11,48 +11,83 @@ import (
 
 // serveChat answers POST /v1/chat/completions.
 func (s *Server) serveChat(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("x-request-id", newID("req_"))
-	key, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok || strings.TrimSpace(key) == "" {
-		writeOpenAIError(w, &apiError{status: http.StatusUnauthorized,
-			kind: "invalid_request_error", code: "invalid_api_key",
-			message: "You didn't provide an API key. You need to provide your API key in " +
-				"an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY)."})
+	x := s.begin(w, r, apiChat)
+	if x == nil {
+		return
+	}
+	defer x.finish()
+	key, ok := bearerKey(r)
+	if !ok {
+		x.fail(missingKey())
 		return
 	}
 	body, err := s.readBody(w, r)
 	if err != nil {
-		writeOpenAIError(w, chatBodyError(err))
+		x.fail(chatBodyError(err))
 		return
 	}
 	p, e := parseChatRequest(body)
-	if e != nil {
-		s.logRequest(chatPath, "", e.status, cacheUsage{}, 0)
-		writeOpenAIError(w, e)
+	var q *tokenSeq
+	if e == nil {
+		q = chatSequence(p, s.tokens)
+		x.capture(key, body, p.req.Model, p.req.Stream, q.markedPrefixes())
+	} else {
+		x.capture(key, body, "", false, nil)
+	}
+	if x.injectStatus() {
 		return
 	}
-
+	if e != nil {
+		x.fail(e)
+		return
+	}
 	rules := openaiRulesFor(s.rules, p.req.Model)
-	q := chatSequence(p, s.tokens)
+	if e := checkOpenAICacheParams(p.cacheParams(), rules); e != nil {
+		x.fail(e)
+		return
+	}
+	s.answerChat(x, key, p, q, rules)
+}
+
+// bearerKey returns the API key of an OpenAI request's Authorization header.
+func bearerKey(r *http.Request) (string, bool) {
+	key, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	return key, ok && strings.TrimSpace(key) != ""
+}
+
+// missingKey is OpenAI's 401 for a request without an API key.
+func missingKey() *apiError {
+	return &apiError{status: http.StatusUnauthorized, kind: "invalid_request_error",
+		code: "invalid_api_key",
+		message: "You didn't provide an API key. You need to provide your API key in " +
+			"an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY)."}
+}
+
+// answerChat answers a valid Chat Completions request: cache, answer, latency,
+// then the completion or its chunks.
+func (s *Server) answerChat(x *exchange, key string, p *parsedChat, q *tokenSeq,
+	rules Rules) {
 	ns := hashFields("openai", key, p.req.Model, p.req.PromptCacheKey)
-	cached := s.applyOpenAICache(ns, q, rules)
-	ans := s.answerFor(chatHistory(p), p.maxTokens)
-	usage := newChatUsage(q.total, cached, ans.outputTokens)
-	s.logRequest(chatPath, p.req.Model, http.StatusOK,
-		cacheUsage{input: q.total - cached, read: cached}, ans.outputTokens)
+	cu := s.applyOpenAICache(ns, q, rules, p.cacheParams())
+	ans := x.answer(chatHistory(p), p.maxTokens)
+	usage := newChatUsage(q.total, cu, ans.outputTokens, rules.ReportsWrites)
+	x.usage = cacheUsage{input: q.total - cu.cached - cu.written(), read: cu.cached,
+		write5m: cu.writeShort, write1h: cu.writeLong}
+	if !x.firstToken(q.total-cu.cached, ans.outputTokens, p.req.Stream) {
+		return
+	}
 
 	c := chatCompletion{ID: newID("chatcmpl-"), Created: time.Now().Unix(),
 		Model: p.req.Model, SystemFingerprint: "fp_sim"}
 	if p.req.Stream {
 		includeUsage := p.req.StreamOptions != nil && p.req.StreamOptions.IncludeUsage
-		streamChat(newSSE(w, r), c, ans, usage, includeUsage)
+		streamChat(x.stream(chatErrorEvent), c, ans, usage, includeUsage)
 		return
 	}
 	c.Object = "chat.completion"
 	c.Choices = []chatChoice{{Message: chatAnswer(ans), FinishReason: finishReason(ans.stop)}}
 	c.Usage = usage
-	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(c) // a failed write means the client has gone
+	x.writeJSON(c)
 }
 
 // The Chat Completions response: the completion (or chunk) object and its usage.
@@ -103,8 +138,9 @@ type (
 		CompletionTokensDetails completionDetails  `json:"completion_tokens_details"`
 	}
 	promptTokenDetails struct {
-		CachedTokens int `json:"cached_tokens"`
-		AudioTokens  int `json:"audio_tokens"`
+		CachedTokens     int  `json:"cached_tokens"`
+		CacheWriteTokens *int `json:"cache_write_tokens,omitempty"`
+		AudioTokens      int  `json:"audio_tokens"`
 	}
 	completionDetails struct {
 		ReasoningTokens          int `json:"reasoning_tokens"`
@@ -114,20 +150,27 @@ type (
 	}
 )
 
-func newChatUsage(prompt, cached, completion int) *chatUsage {
-	return &chatUsage{
+// newChatUsage returns the usage of a completion; cache_write_tokens is there
+// only for models that report writes.
+func newChatUsage(prompt int, cu openaiCacheUsage, completion int, writes bool) *chatUsage {
+	u := &chatUsage{
 		PromptTokens:        prompt,
 		CompletionTokens:    completion,
 		TotalTokens:         prompt + completion,
-		PromptTokensDetails: promptTokenDetails{CachedTokens: cached},
+		PromptTokensDetails: promptTokenDetails{CachedTokens: cu.cached},
 	}
+	if writes {
+		written := cu.written()
+		u.PromptTokensDetails.CacheWriteTokens = &written
+	}
+	return u
 }
 
 // chatAnswer is the assistant message of a non-streamed completion; content is
-// null when the answer is tool calls only.
+// null when the answer is tool calls only, "" when the answer is empty.
 func chatAnswer(ans answer) *chatOutMessage {
 	m := &chatOutMessage{Role: "assistant"}
-	if ans.text != "" {
+	if ans.text != "" || len(ans.calls) == 0 {
 		m.Content = &ans.text
 	}
 	for _, c := range ans.calls {
@@ -162,8 +205,13 @@ func streamChat(sse *sseWriter, c chatCompletion, ans answer, u *chatUsage, with
 		sse.event("", chunkWithUsage(chunk, nil, withUsage))
 	}
 
-	deltas := chatDeltas(ans)
-	for _, d := range deltas {
+	for _, d := range chatDeltas(ans) {
+		if d.Content != nil {
+			sse.pace(*d.Content)
+		}
+		for _, piece := range d.ToolCalls {
+			sse.pace(piece.Function.Arguments)
+		}
 		send(d, nil)
 	}
 	send(&chatDelta{}, finishReason(ans.stop))
@@ -192,7 +240,7 @@ func chunkWithUsage(c chatCompletion, u *chatUsage, withUsage bool) any {
 // chatDeltas cuts an answer into the deltas of its chunks, role on the first.
 func chatDeltas(ans answer) []*chatDelta {
 	var out []*chatDelta
-	if ans.text != "" {
+	if ans.text != "" || len(ans.calls) == 0 {
 		empty := ""
 		out = append(out, &chatDelta{Content: &empty})
 		for _, piece := range textPieces(ans.text) {

@@ -32,10 +32,70 @@ type tokenSeq struct {
 	ends    []int    // ends[i]: tokens of chunks 0..i
 	last    digest
 	total   int
+
+	// bounds are the chunks that end a content part, a tool call or a message,
+	// in order: where a breakpoint may stand and a read may hit.
+	bounds []int
+	// marks are the explicit breakpoints, in order.
+	marks []seqMark
+	// inputEnd is the chunk that ends the last input message, where the
+	// implicit breakpoint stands; -1 when there is none.
+	inputEnd int
+}
+
+// seqMark is a breakpoint: the chunk it ends and its ttl ("" for the request's).
+type seqMark struct {
+	at  int
+	ttl string
 }
 
 func newTokenSeq(model string, counter *tokenCounter) *tokenSeq {
-	return &tokenSeq{counter: counter, last: hashFields("openai", model)}
+	return &tokenSeq{counter: counter, last: hashFields("openai", model), inputEnd: -1}
+}
+
+// boundary records that a content part, tool call or message ends here.
+func (q *tokenSeq) boundary() {
+	at := len(q.prefix) - 1
+	if at < 0 || (len(q.bounds) > 0 && q.bounds[len(q.bounds)-1] == at) {
+		return
+	}
+	q.bounds = append(q.bounds, at)
+}
+
+// breakpoint records an explicit breakpoint here, with its ttl.
+func (q *tokenSeq) breakpoint(ttl string) {
+	q.boundary()
+	if len(q.prefix) == 0 {
+		return
+	}
+	q.marks = append(q.marks, seqMark{at: len(q.prefix) - 1, ttl: ttl})
+}
+
+// endInput records that the input ends here, before the reply's priming.
+func (q *tokenSeq) endInput() {
+	q.boundary()
+	q.inputEnd = len(q.prefix) - 1
+}
+
+// markedPrefixes returns the prefix digests of the explicit breakpoints.
+func (q *tokenSeq) markedPrefixes() []digest {
+	out := make([]digest, len(q.marks))
+	for i, m := range q.marks {
+		out[i] = q.prefix[m.at]
+	}
+	return out
+}
+
+// parts appends content parts, each followed by its breakpoint or a boundary.
+func (q *tokenSeq) parts(parts []chatPart) {
+	for _, p := range parts {
+		q.text(p.Text)
+		if p.Breakpoint != nil {
+			q.breakpoint(p.Breakpoint.TTL)
+		} else {
+			q.boundary()
+		}
+	}
 }
 
 // marker appends a chunk of fixed size that stands for framing (a role, a tool).
@@ -101,54 +161,4 @@ func safeCut(s string, i int) bool {
 	prev, _ := utf8.DecodeLastRuneInString(s[:i])
 	next, _ := utf8.DecodeRuneInString(s[i:])
 	return unicode.IsLetter(prev) && next != '\'' && unicode.IsPunct(next)
-}
-
-// stepKeys returns, for every cache step of the sequence (every multiple of
-// rules.CacheStep from MinCacheTokens up to the total), the step's token count and
-// its cache key. The key of a step commits to the chunk that contains the step's
-// last token, whole: two prompts that share the first L tokens but differ later in
-// that chunk miss at step L. That undercounts a hit by the steps inside one chunk
-// (a chunk is a few dozen tokens, so one step at most as a rule), and only when
-// two prompts diverge within a chunk of a step boundary.
-func (q *tokenSeq) stepKeys(ns digest, rules Rules) ([]int, []cacheKey) {
-	first := (rules.MinCacheTokens + rules.CacheStep - 1) / rules.CacheStep * rules.CacheStep
-	first = max(first, rules.CacheStep)
-	var steps []int
-	var keys []cacheKey
-	j := 0
-	for l := first; l <= q.total; l += rules.CacheStep {
-		for q.ends[j] < l {
-			j++
-		}
-		steps = append(steps, l)
-		keys = append(keys, entryKey(ns, q.prefix[j], l))
-	}
-	return steps, keys
-}
-
-// applyOpenAICache reads and writes the cache for one chat request and returns
-// cached_tokens: the longest step of this prompt that an earlier request of the
-// same namespace stored and that has not expired. Every step of the prompt is
-// then stored (or refreshed) for rules.IdleTTL. Prompts shorter than
-// MinCacheTokens are neither read nor stored.
-func (s *Server) applyOpenAICache(ns digest, q *tokenSeq, rules Rules) int {
-	if q.total < rules.MinCacheTokens {
-		return 0
-	}
-	steps, keys := q.stepKeys(ns, rules)
-	now := s.clock.Now()
-	s.cache.lock()
-	defer s.cache.unlock()
-
-	cached := 0
-	for i := len(keys) - 1; i >= 0; i-- {
-		if s.cache.hitLocked(keys[i], now) {
-			cached = steps[i]
-			break
-		}
-	}
-	for _, k := range keys {
-		s.cache.putLocked(k, rules.IdleTTL, now)
-	}
-	return cached
 }

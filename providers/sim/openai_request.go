@@ -15,8 +15,18 @@ const defaultChatMaxTokens = 16384
 // of every message's content decoded.
 type parsedChat struct {
 	req       chatRequest
-	texts     []string // texts[i]: the text of message i's content
+	texts     []string     // texts[i]: the text of message i's content
+	parts     [][]chatPart // parts[i]: the text parts of message i's content
 	maxTokens int
+}
+
+// cacheParams returns the request's cache parameters.
+func (p *parsedChat) cacheParams() openaiCacheParams {
+	c := openaiCacheParams{retention: p.req.PromptCacheRetention}
+	if o := p.req.PromptCacheOptions; o != nil {
+		c.mode, c.ttl = o.Mode, o.TTL
+	}
+	return c
 }
 
 // chatInvalid returns a 400 invalid_request_error with an OpenAI param and code.
@@ -49,13 +59,10 @@ func parseChatRequest(body []byte) (*parsedChat, *apiError) {
 	if p.maxTokens, e = chatMaxTokens(req); e != nil {
 		return nil, e
 	}
-	for i, m := range req.Messages {
-		text, err := contentText(m.Content)
-		if err != nil {
-			return nil, chatInvalid("messages.["+itoa(i)+"].content", "",
-				"Invalid value for 'content': %v.", err)
+	for i := range req.Messages {
+		if e := p.addContent(i); e != nil {
+			return nil, e
 		}
-		p.texts = append(p.texts, text)
 		if e := checkChatMessage(req.Messages, i); e != nil {
 			return nil, e
 		}
@@ -68,6 +75,31 @@ func parseChatRequest(body []byte) (*parsedChat, *apiError) {
 		}
 	}
 	return &p, nil
+}
+
+// addContent decodes the content of message i and checks its breakpoints:
+// known values, and none on assistant messages.
+func (p *parsedChat) addContent(i int) *apiError {
+	m := p.req.Messages[i]
+	where := "messages.[" + itoa(i) + "].content"
+	parts, err := contentParts(m.Content)
+	if err != nil {
+		return chatInvalid(where, "", "Invalid value for 'content': %v.", err)
+	}
+	text, _ := contentText(m.Content) // the same decoding succeeded just above
+	for j, part := range parts {
+		param := where + ".[" + itoa(j) + "].prompt_cache_breakpoint"
+		if part.Breakpoint != nil && m.Role == "assistant" {
+			return chatInvalid(param, "", "Invalid parameter: prompt_cache_breakpoint "+
+				"is not supported on assistant messages.")
+		}
+		if e := checkBreakpoint(param, part.Breakpoint); e != nil {
+			return e
+		}
+	}
+	p.texts = append(p.texts, text)
+	p.parts = append(p.parts, parts)
+	return nil
 }
 
 func chatMaxTokens(req *chatRequest) (int, *apiError) {
@@ -152,19 +184,23 @@ func chatSequence(p *parsedChat, counter *tokenCounter) *tokenSeq {
 		q.text(t.Function.Name)
 		q.text(t.Function.Description)
 		q.text(compactJSON(t.Function.Parameters))
+		q.boundary()
 	}
 	for i, m := range p.req.Messages {
 		q.marker(chatMessageOverhead, "message", m.Role, m.Name)
 		if m.Role == "tool" {
 			q.text(m.ToolCallID)
 		}
-		q.text(p.texts[i])
+		q.parts(p.parts[i])
 		for _, c := range m.ToolCalls {
 			q.marker(0, "call", c.ID)
 			q.text(c.Function.Name)
 			q.text(c.Function.Arguments)
+			q.boundary()
 		}
+		q.boundary()
 	}
+	q.endInput()
 	q.marker(chatReplyOverhead, "reply")
 	return q
 }

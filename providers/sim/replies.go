@@ -24,6 +24,16 @@ type Replies struct {
 	// byLast keys a reply by the content of the last user or tool message before
 	// it; the first recorded occurrence wins.
 	byLast map[string]reply
+	// byLastAll holds every recorded occurrence of a last content, with the
+	// inputs before it, for requests whose earlier inputs a server changed
+	// (summarized or shortened): see lookup.
+	byLastAll map[string][]occurrence
+}
+
+// occurrence is one recorded reply with the inputs that led to it.
+type occurrence struct {
+	inputs []digest
+	rep    reply
 }
 
 // reply is one recorded assistant message: text, tool calls or both.
@@ -47,7 +57,8 @@ type recordedConversation struct {
 // ErrRepliesLineTooLong for a line over MaxRepliesLine bytes; both name the file
 // and the line. A file that cannot be read yields the os error, wrapped.
 func LoadReplies(paths ...string) (*Replies, error) {
-	r := &Replies{byPath: make(map[digest]reply), byLast: make(map[string]reply)}
+	r := &Replies{byPath: make(map[digest]reply), byLast: make(map[string]reply),
+		byLastAll: make(map[string][]occurrence)}
 	for _, path := range paths {
 		if err := r.loadFile(path); err != nil {
 			return nil, err
@@ -147,15 +158,54 @@ func (r *Replies) add(inputs []string, rep reply) {
 	if _, ok := r.byLast[last]; !ok {
 		r.byLast[last] = rep
 	}
+	r.byLastAll[last] = append(r.byLastAll[last], occurrence{inputs: digests(inputs), rep: rep})
+}
+
+func digests(inputs []string) []digest {
+	out := make([]digest, len(inputs))
+	for i, in := range inputs {
+		out[i] = hashFields(in)
+	}
+	return out
+}
+
+// closest returns, among the recorded occurrences of the request's last input,
+// the one whose inputs agree with the request's at the most positions counted
+// from the end; the first recorded wins a tie. A request whose older inputs were
+// folded into a summary or shortened still finds the reply of its own place in
+// its own conversation, not that of another place where the same text came.
+func (r *Replies) closest(inputs []string) (reply, bool) {
+	occs := r.byLastAll[inputs[len(inputs)-1]]
+	if len(occs) < 2 {
+		return reply{}, false
+	}
+	have := digests(inputs)
+	best, bestScore := -1, -1
+	for i, o := range occs {
+		score := 0
+		for k := 1; k <= len(have) && k <= len(o.inputs); k++ {
+			if have[len(have)-k] == o.inputs[len(o.inputs)-k] {
+				score++
+			}
+		}
+		if score > bestScore {
+			best, bestScore = i, score
+		}
+	}
+	return occs[best].rep, true
 }
 
 // lookup finds the reply to a conversation whose user and tool contents are
-// inputs: by the exact path first, then by the last content alone.
+// inputs: by the exact path first, then by the last content, at the recorded
+// place that agrees best with the inputs before it.
 func (r *Replies) lookup(inputs []string) (reply, bool) {
 	if r == nil || len(inputs) == 0 {
 		return reply{}, false
 	}
 	if rep, ok := r.byPath[hashFields(inputs...)]; ok {
+		return rep, true
+	}
+	if rep, ok := r.closest(inputs); ok {
 		return rep, true
 	}
 	rep, ok := r.byLast[inputs[len(inputs)-1]]
