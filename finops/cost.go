@@ -14,17 +14,34 @@ import "fmt"
 //     cache_read_input_tokens, OpenAI's cached_tokens).
 //   - Output: generated tokens, reasoning included.
 type Tokens struct {
-	Input        int
-	CacheWrite5m int
-	CacheWrite1h int
-	CacheRead    int
-	Output       int
+	Input        int `json:"input_tokens"`
+	CacheWrite5m int `json:"cache_write_5m_tokens"`
+	CacheWrite1h int `json:"cache_write_1h_tokens"`
+	CacheRead    int `json:"cache_read_tokens"`
+	Output       int `json:"output_tokens"`
 }
 
 // Prompt returns the prompt tokens of the request, all input categories summed.
 // The long-context tier of a model depends on it.
 func (t Tokens) Prompt() int {
 	return t.Input + t.CacheWrite5m + t.CacheWrite1h + t.CacheRead
+}
+
+// Total returns every token of the request, prompt and output: what a token
+// budget counts.
+func (t Tokens) Total() int {
+	return t.Prompt() + t.Output
+}
+
+// Add returns the sum of t and u, category by category.
+func (t Tokens) Add(u Tokens) Tokens {
+	return Tokens{
+		Input:        t.Input + u.Input,
+		CacheWrite5m: t.CacheWrite5m + u.CacheWrite5m,
+		CacheWrite1h: t.CacheWrite1h + u.CacheWrite1h,
+		CacheRead:    t.CacheRead + u.CacheRead,
+		Output:       t.Output + u.Output,
+	}
 }
 
 // Cost returns what a request with the token counts tok costs at p, in USD: every

@@ -1,5 +1,9 @@
-// Package finops turns token usage into money: the price table, the cost of a
-// request.
+// Package finops turns token usage into money and keeps it in check: the price
+// table and the cost of a request (prices.go, cost.go), what a stateless client
+// would have paid and the savings by lever (book.go), the durable ledger of
+// provider calls and its reports (ledger.go, report.go), budgets and their
+// atomic reservations (budget.go, reserve.go, spent.go), and tenants with their
+// API keys (tenants.go). docs/finops.md describes them for operators.
 //
 // The default price table is prices.json, embedded in the binary. It is generated
 // from the genai-prices data of Pydantic (MIT, see prices.LICENSE) and holds every
