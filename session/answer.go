@@ -10,23 +10,36 @@ import (
 )
 
 // startAnswerLocked marks the session running and starts producing the answer to
-// the turn just appended. s.mu must be held.
+// the turn just appended. s.mu must be held. It returns the refusal of the
+// runaway guard (ErrPaused) or of a budget (finops.ErrBudgetExceeded); the answer
+// is then not started.
 //
 // The answer runs on the manager's context, not the client's: a client that drops
 // does not stop it, and is billed for it all the same.
-func (s *Session) startAnswerLocked(received time.Time) {
+func (s *Session) startAnswerLocked(received time.Time) error {
 	s.running = true
 	seq := s.lastSeqLocked() + 1
 	s.partial = &Partial{Seq: seq}
-	req := layout(&s.settings, s.events, s.cacheKey())
+	req, fits := s.nextRequestLocked()
+	if err := s.admitAnswerLocked(req, s.requestTokensLocked(), seq); err != nil {
+		s.running, s.partial = false, nil
+		return err
+	}
 	ctx, stop := context.WithCancel(s.mgr.answerCtx)
 	s.stop, s.stopped = stop, false
-	if !s.mgr.goAnswer(func() { s.answer(ctx, req, seq, received) }) {
+	if !s.mgr.goAnswer(func() {
+		if !fits {
+			req, seq = s.fitRequest(ctx) // a rollup first: the next seq is its
+		}
+		s.answer(ctx, req, seq, received)
+	}) {
 		// Shutdown began between the check and now: leave the turn unanswered; it
 		// is answered when the session is next loaded.
 		stop()
 		s.running, s.partial, s.stop = false, nil, nil
+		s.releaseLocked()
 	}
+	return nil
 }
 
 // Cancel stops the answer in flight. The answer is stored with what it said so far,
@@ -42,20 +55,20 @@ func (s *Session) Cancel() {
 	}
 }
 
-// cacheKey is the OpenAI prompt_cache_key: the session keeps one cache.
-func (s *Session) cacheKey() string {
-	return "stated-" + s.id
-}
-
 // answer calls the provider, relays the deltas and stores the answer. It runs on
 // its own goroutine, owned by the manager.
 func (s *Session) answer(ctx context.Context, req *providers.Request, seq uint64,
 	received time.Time) {
 	ctx, cancel := context.WithTimeout(ctx, s.mgr.cfg.AnswerTimeout)
 	defer cancel()
+	if err := checkRequest(req); err != nil {
+		s.finish(s.refusedEvent(req, err), err) // refused before any money is spent
+		return
+	}
 
 	sent := time.Now()
 	var firstDelta time.Time
+	req.Fallback = s.settings.FallbackModels // fixed for the session's life: no lock
 	resp, err := s.mgr.provider.Complete(ctx, req, func(d providers.Delta) {
 		if firstDelta.IsZero() {
 			firstDelta = time.Now()
@@ -119,7 +132,8 @@ func (s *Session) relay(seq uint64, d providers.Delta) {
 // answerEvent turns what the provider returned into the assistant event to store.
 func (s *Session) answerEvent(req *providers.Request, resp *providers.Response,
 	err error) Event {
-	e := Event{Kind: KindAssistant, Time: time.Now().UTC(), Model: req.Model}
+	e := Event{Kind: KindAssistant, Time: s.mgr.now().UTC(), Model: req.Model,
+		Omitted: s.omittedBy(req)}
 	if resp == nil {
 		e.Status = StatusFailed
 		e.ErrorCode = errorCode(err)
@@ -173,6 +187,7 @@ func (s *Session) estimateUsage(e *Event, seen providers.Usage) providers.Usage 
 // the next turn. An answer that cannot be stored is lost with its cost noted in
 // the log line; the turn stays unanswered and is answered again on the next load.
 func (s *Session) finish(e Event, cause error) {
+	defer s.mgr.deciding()() // the answer shows before the rollup that follows it
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.running = false
@@ -186,14 +201,24 @@ func (s *Session) finish(e Event, cause error) {
 	// must outlive the answer's.
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	s.bookLocked(&e)
 	stored, err := s.appendLocked(ctx, e)
+	if err != nil && s.dropped {
+		// Another node owns the session now and answers the turn again.
+		s.mgr.log.Info("answer not stored: the session moved", "session", s.id, "err", err)
+		s.settleLocked(nil)
+		return
+	}
 	if err != nil {
 		s.mgr.log.Error("answer not stored", "session", s.id, "seq", e.Seq, "err", err)
+		s.settleLocked(nil)
 		return
 	}
 	s.pending = pendingCalls(stored)
 	s.publishLocked(nil, stored)
+	s.settleLocked(stored)
 	s.logAnswer(stored, cause)
+	s.afterAnswerLocked()
 }
 
 func (s *Session) logAnswer(e *Event, cause error) {
@@ -233,6 +258,8 @@ func errorCode(err error) string {
 		return "provider_timeout"
 	case errors.Is(err, context.Canceled):
 		return "shutdown"
+	case errors.As(err, &pe) && pe.Type == providers.TypeConnection:
+		return "provider_unreachable"
 	case errors.As(err, &pe) && pe.Status == 429:
 		return "provider_rate_limited"
 	case errors.As(err, &pe) && pe.Temporary:

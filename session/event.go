@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/stated-dev/stated/finops"
 	"github.com/stated-dev/stated/providers"
 )
 
@@ -22,6 +23,18 @@ const (
 	// got, Status, StopReason, Model, Usage and cost. An answer that failed before
 	// the provider said anything has Status "failed" and an ErrorCode.
 	KindAssistant Kind = "assistant"
+	// KindRollup is a checkpoint of the prompt (see Checkpoint): Text is the summary
+	// of every event up to Rollup.Through, Tokens its count, and Model, Usage and
+	// CostUSD those of the call that wrote it. The events it covers stay in the log.
+	KindRollup Kind = "rollup"
+	// KindPin pins the turn or answer at seq Target: it stays verbatim in every
+	// prompt, whatever a rollup folds.
+	KindPin Kind = "pin"
+	// KindPaused is a pause of the runaway guard (Guard says why): turns are
+	// refused until a KindResumed event.
+	KindPaused Kind = "paused"
+	// KindResumed lifts the pause before it; Guard.By says who resumed.
+	KindResumed Kind = "resumed"
 )
 
 // StatusFailed marks an answer that produced nothing: the provider refused or could
@@ -44,6 +57,22 @@ type Event struct {
 	ToolCallID string               `json:"tool_call_id,omitempty"`
 	IsError    bool                 `json:"is_error,omitempty"`
 	Tokens     int                  `json:"tokens"`
+	// Pinned marks a turn submitted pinned: it stays verbatim in every prompt.
+	Pinned bool `json:"pinned,omitempty"`
+	// Target is the seq a KindPin event pins.
+	Target uint64 `json:"target,omitempty"`
+	// Rollup is the checkpoint of a KindRollup event.
+	Rollup *Checkpoint `json:"rollup,omitempty"`
+	// Omitted counts, per lever, the tokens of the log the request of an answer
+	// left out (rollup: folded turns less their summary; rationing: left-out and
+	// repeated tool output less the stubs shown instead).
+	Omitted map[finops.Lever]int `json:"omitted_tokens,omitempty"`
+	// ValueUSD and Priority are what a user turn declared it is worth (see
+	// CostPolicy).
+	ValueUSD float64 `json:"value_usd,omitempty"`
+	Priority string  `json:"priority,omitempty"`
+	// Guard is what a KindPaused or KindResumed event says.
+	Guard *GuardNote `json:"guard,omitempty"`
 
 	// Answer fields, set on KindAssistant only.
 	Model         string               `json:"model,omitempty"`
@@ -52,8 +81,14 @@ type Event struct {
 	Usage         *providers.Usage     `json:"usage,omitempty"`
 	UsageEstimate bool                 `json:"usage_estimate,omitempty"`
 	CostUSD       float64              `json:"cost_usd,omitempty"`
-	ErrorCode     string               `json:"error_code,omitempty"`
-	Timing        *Timing              `json:"timing,omitempty"`
+	// NaiveCostUSD is what a stateless client would have paid for the same answer:
+	// every prompt token, and those the request left out, as uncached input.
+	NaiveCostUSD float64 `json:"naive_cost_usd,omitempty"`
+	// Budget says how a budget or the turn's value changed the answer's model or
+	// length; nil when nothing did.
+	Budget    *BudgetNote `json:"budget,omitempty"`
+	ErrorCode string      `json:"error_code,omitempty"`
+	Timing    *Timing     `json:"timing,omitempty"`
 }
 
 // Timing is what the server measured of an answer, in milliseconds.

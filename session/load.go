@@ -61,11 +61,9 @@ func settingsTokens(st *Settings) int {
 }
 
 // promptTokensLocked is the local count of the whole prompt of the next request,
-// from the counts stored with each event. s.mu must be held.
+// from the counts stored with each event, as the layout shows the log: the
+// summary of the checkpoint in force instead of the turns it folded, stubs
+// instead of the blocks it left out. s.mu must be held.
 func (s *Session) promptTokensLocked() int {
-	n := s.settingsTokens
-	for i := range s.events {
-		n += s.events[i].Tokens
-	}
-	return n
+	return s.layoutLocked().tokens()
 }

@@ -9,8 +9,10 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/stated-dev/stated/finops"
 	"github.com/stated-dev/stated/providers"
 	"github.com/stated-dev/stated/storage"
 )
@@ -32,6 +34,34 @@ type Config struct {
 	Logger *slog.Logger
 	// Cost prices the usage of an answer in USD. Nil books every answer at no cost.
 	Cost func(model string, u providers.Usage) (float64, error)
+	// Ledger books every provider call of the sessions; nil books none.
+	Ledger *finops.Ledger
+	// Budgets admits every answer against the tenant's and the session's limits;
+	// nil admits every answer.
+	Budgets *finops.Budgets
+	// Guard pauses sessions that run away. Zero fields take DefaultGuard.
+	Guard Guard
+	// Context is the rollup and rationing policy of sessions that set none; its
+	// zero fields take DefaultContextPolicy.
+	Context ContextPolicy
+	// Presets stores the tenants' presets. Nil: sessions cannot be opened by
+	// preset and PutPreset refuses.
+	Presets storage.KV
+	// ContextWindows overrides the context window of models, by model ID prefix
+	// (the longest matching prefix wins), in tokens. Models it does not name use
+	// the built-in table.
+	ContextWindows map[string]int
+	// CacheKeyRPM is the request rate one OpenAI prompt_cache_key carries before a
+	// preset's key is split into shards. Default 15, OpenAI's figure; -1 never
+	// splits.
+	CacheKeyRPM int
+	// Now is the session layer's clock: event times and the time between turns
+	// that cache lifetimes are chosen from. Default time.Now; a simulation passes
+	// the provider simulator's clock.
+	Now func() time.Time
+	// Ownership decides which node of a cluster serves each session (owner.go).
+	// Nil: this node serves every session, as a single node does.
+	Ownership Ownership
 }
 
 func (c *Config) setDefaults() {
@@ -61,6 +91,14 @@ func (c *Config) setDefaults() {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+	c.Guard.setDefaults()
+	c.Context = c.Context.over(DefaultContextPolicy())
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.CacheKeyRPM == 0 {
+		c.CacheKeyRPM = keyRPM
+	}
 }
 
 // Manager owns the live sessions of a node: it opens and loads them, runs their
@@ -84,6 +122,11 @@ type Manager struct {
 	janitorDone chan struct{}
 	closeOnce   sync.Once
 	unpriced    sync.Map // models already warned about
+
+	traffic trafficTable // requests by shared prefix, for TTLs and cache keys
+	rollups atomic.Int64 // background rollups running
+	rates   sync.Map     // model -> rates
+	presets sync.Map     // KV key of a preset version -> Preset (versions never change)
 }
 
 // NewManager returns a manager over store and provider. It starts a janitor
@@ -91,6 +134,9 @@ type Manager struct {
 func NewManager(cfg Config, store storage.Store, provider providers.Provider) (*Manager, error) {
 	if cfg.Model == "" {
 		return nil, errors.New("session: config has no default model")
+	}
+	if err := cfg.Guard.Validate(); err != nil {
+		return nil, err
 	}
 	cfg.setDefaults()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -110,11 +156,11 @@ func (m *Manager) Open(ctx context.Context, tenant string, st Settings) (*Sessio
 	if m.closing() {
 		return nil, ErrClosed
 	}
-	if err := st.normalize(m.cfg.Limits, m.cfg.Model, m.cfg.MaxTokens); err != nil {
+	if err := m.applyPreset(ctx, tenant, &st); err != nil {
 		return nil, err
 	}
-	if mc, ok := m.provider.(providers.ModelChecker); ok && !mc.Serves(st.Model) {
-		return nil, fmt.Errorf("%w: model %q is not served here", ErrInvalid, st.Model)
+	if err := m.normalizeSettings(&st); err != nil {
+		return nil, err
 	}
 	data, err := json.Marshal(st)
 	if err != nil {
@@ -126,6 +172,9 @@ func (m *Manager) Open(ctx context.Context, tenant string, st Settings) (*Sessio
 	}
 	meta := storage.Meta{ID: id, Tenant: tenant, Epoch: 1, Data: data}
 	if err := m.store.Create(ctx, meta); err != nil {
+		return nil, fmt.Errorf("session: create: %w", err)
+	}
+	if err := m.acquire(ctx, id); err != nil {
 		return nil, fmt.Errorf("session: create: %w", err)
 	}
 	s := m.newSession(meta, st)
@@ -149,6 +198,9 @@ func (m *Manager) Get(ctx context.Context, tenant, id string) (*Session, error) 
 		if s, ok := m.live[id]; ok {
 			m.mu.Unlock()
 			if s.tenant != tenant {
+				// Read the store as for a session that is not live, so that the
+				// time taken does not tell another tenant's session from none.
+				m.store.Meta(ctx, id)
 				return nil, ErrNotFound
 			}
 			return s, nil
@@ -167,6 +219,20 @@ func (m *Manager) Get(ctx context.Context, tenant, id string) (*Session, error) 
 			return nil, ctx.Err()
 		}
 	}
+}
+
+// Owner returns the tenant of session id, or ErrNotFound. It reads the store's
+// meta record even for a live session, so that asking about another tenant's
+// session takes the path of asking about one that does not exist.
+func (m *Manager) Owner(ctx context.Context, id string) (string, error) {
+	meta, err := m.store.Meta(ctx, id)
+	if errors.Is(err, storage.ErrNotFound) || errors.Is(err, storage.ErrInvalidID) {
+		return "", ErrNotFound
+	}
+	if err != nil {
+		return "", fmt.Errorf("session: owner of %s: %w", id, err)
+	}
+	return meta.Tenant, nil
 }
 
 // load reads a session from the store and makes it live. done is closed when the
@@ -191,14 +257,21 @@ func (m *Manager) load(ctx context.Context, tenant, id string, done chan struct{
 	if err := json.Unmarshal(meta.Data, &st); err != nil {
 		return nil, fmt.Errorf("session: decode settings of %s: %w", id, err)
 	}
+	if err := m.acquire(ctx, id); err != nil {
+		return nil, fmt.Errorf("session: load %s: %w", id, err)
+	}
 	recs, err := m.store.Read(ctx, id, 0, 0)
 	if err != nil {
+		m.release(id)
 		return nil, fmt.Errorf("session: load %s: %w", id, err)
 	}
 	s := m.newSession(meta, st)
 	if err := s.replay(recs); err != nil {
+		m.release(id)
 		return nil, err
 	}
+	s.restoreGuard()
+	s.seedGaps()
 
 	m.mu.Lock()
 	m.live[id] = s
@@ -212,9 +285,29 @@ func (m *Manager) newSession(meta storage.Meta, st Settings) *Session {
 		id: meta.ID, tenant: meta.Tenant, epoch: meta.Epoch, settings: st, mgr: m,
 		turnIDs: make(map[string]uint64), pending: make(map[string]bool),
 		subs: make(map[Subscriber]struct{}), lastUsed: time.Now(),
-		settingsTokens: settingsTokens(&st),
+		settingsTokens: settingsTokens(&st), prefix: prefixDigest(st.Model, &st),
 	}
 }
+
+// normalizeSettings fills the defaults of st, the context policy's included, and
+// checks it against the limits and the models the provider serves. Errors:
+// ErrInvalid.
+func (m *Manager) normalizeSettings(st *Settings) error {
+	if err := st.normalize(m.cfg.Limits, m.cfg.Model, m.cfg.MaxTokens); err != nil {
+		return err
+	}
+	st.Context = st.Context.withDefaults(m.cfg.Context, st.Model)
+	if err := st.Context.check(); err != nil {
+		return err
+	}
+	if mc, ok := m.provider.(providers.ModelChecker); ok && !mc.Serves(st.Model) {
+		return fmt.Errorf("%w: model %q is not served here", ErrInvalid, st.Model)
+	}
+	return m.checkPolicyModels(st)
+}
+
+// now reads the session layer's clock.
+func (m *Manager) now() time.Time { return m.cfg.Now() }
 
 // goAnswer runs f on a goroutine the manager owns, unless shutdown has begun.
 func (m *Manager) goAnswer(f func()) bool {
@@ -279,19 +372,41 @@ func (m *Manager) janitor() {
 	}
 }
 
-// evictIdle drops from memory the sessions unused since before cutoff. They are
-// loaded again from the store when next asked for.
+// evictIdle drops from memory the sessions unused since before cutoff, releases
+// their ownership and returns how many. They are loaded again from the store
+// when next asked for.
 func (m *Manager) evictIdle(cutoff time.Time) int {
+	ids := m.takeIdle(cutoff)
+	m.release(ids...)
+	return len(ids)
+}
+
+// takeIdle removes the sessions unused since before cutoff from the live ones
+// and returns their IDs.
+func (m *Manager) takeIdle(cutoff time.Time) []string {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	n := 0
+	var ids []string
 	for id, s := range m.live {
 		if since, idle := s.idleSince(); idle && since.Before(cutoff) {
 			delete(m.live, id)
-			n++
+			ids = append(ids, id)
 		}
 	}
-	return n
+	return ids
+}
+
+// RollupsRunning returns the number of rollups whose summary is being written
+// off the turns' critical path, or that an answer being stored may yet start. Once
+// a client has an answer and this is 0, every rollup that answer led to is in the
+// log.
+func (m *Manager) RollupsRunning() int { return int(m.rollups.Load()) }
+
+// deciding counts an answer being stored as a rollup that may start, until the
+// function it returns is called.
+func (m *Manager) deciding() func() {
+	m.rollups.Add(1)
+	return func() { m.rollups.Add(-1) }
 }
 
 // LiveSessions returns the number of sessions in memory.

@@ -26,6 +26,9 @@ type Session struct {
 	mgr      *Manager
 	// settingsTokens is the local count of system and tools, computed once.
 	settingsTokens int
+	// prefix is the digest of the model, tools and system: the prefix the session
+	// shares with the other sessions of its preset.
+	prefix string
 
 	// mu guards everything below. It is held across the durable append of a turn,
 	// which is what serializes a session's writes.
@@ -39,6 +42,19 @@ type Session struct {
 	stopped  bool               // the client cancelled the answer in flight
 	subs     map[Subscriber]struct{}
 	lastUsed time.Time
+	dropped  bool // this node no longer owns the session (owner.go)
+
+	// The budget's and the runaway guard's state (budget.go, guard.go).
+	admission *admission // the budget's decision for the answer in flight
+	guard     guardState
+
+	// The savings engine's state (rollup.go, cacheplan_session.go).
+	rolling    bool             // a rollup's summary is being written
+	rolled     chan struct{}    // closed when that rollup ends
+	ready      *readyCheckpoint // a finished rollup waiting for the answer in flight
+	lastPrompt *prompt          // the prompt of the last request sent
+	gaps       gapStats         // gaps between this session's requests
+	cache      *layoutCache     // what layouts of this session compute once
 }
 
 // Info describes a session.
@@ -57,9 +73,15 @@ type Input struct {
 	Text       string // the user's text, or the tool's result
 	ToolCallID string // KindToolResult: the call this answers
 	IsError    bool   // KindToolResult: the tool failed
+	// ValueUSD and Priority are what a user turn declares it is worth; see
+	// CostPolicy. Zero and empty declare nothing.
+	ValueUSD float64
+	Priority string
 	// Received is when the frame carrying the turn arrived; the answer's timing is
 	// measured from it. Zero means now.
 	Received time.Time
+	// Pin keeps the turn verbatim in every prompt, whatever a rollup folds.
+	Pin bool
 }
 
 // Info returns the session's identity and position.
@@ -85,6 +107,9 @@ func (s *Session) Submit(ctx context.Context, sub Subscriber, in Input) (*Event,
 	if err := s.mgr.checkInput(&in); err != nil {
 		return nil, err
 	}
+	if err := checkTurnValue(&in); err != nil {
+		return nil, err
+	}
 	if in.Received.IsZero() {
 		in.Received = time.Now()
 	}
@@ -97,10 +122,14 @@ func (s *Session) Submit(ctx context.Context, sub Subscriber, in Input) (*Event,
 	if err := s.admitLocked(&in); err != nil {
 		return nil, err
 	}
+	if err := s.admitTokensLocked(&in); err != nil {
+		return nil, err
+	}
 
 	e := Event{
-		Kind: in.Kind, Time: time.Now().UTC(), TurnID: in.TurnID, Text: in.Text,
-		ToolCallID: in.ToolCallID, IsError: in.IsError,
+		Kind: in.Kind, Time: s.mgr.now().UTC(), TurnID: in.TurnID, Text: in.Text,
+		ToolCallID: in.ToolCallID, IsError: in.IsError, Pinned: in.Pin,
+		ValueUSD: in.ValueUSD, Priority: in.Priority,
 	}
 	e.Tokens = countTokens(&e)
 	stored, err := s.appendLocked(ctx, e)
@@ -112,7 +141,11 @@ func (s *Session) Submit(ctx context.Context, sub Subscriber, in Input) (*Event,
 	s.publishLocked(sub, stored)
 
 	if len(s.pending) == 0 {
-		s.startAnswerLocked(in.Received)
+		// A refusal of the budget or the runaway guard comes after the ack: the
+		// turn is stored, its answer is not started.
+		if err := s.startAnswerLocked(in.Received); err != nil {
+			return stored, err
+		}
 	}
 	return stored, nil
 }
@@ -124,6 +157,9 @@ func (s *Session) admitLocked(in *Input) error {
 	}
 	if s.running {
 		return ErrBusy
+	}
+	if s.guard.paused != nil {
+		return fmt.Errorf("%w: resume it first", ErrPaused)
 	}
 	switch in.Kind {
 	case KindUser:
@@ -166,18 +202,22 @@ func (s *Session) Retry(ctx context.Context) error {
 	case len(s.pending) > 0 || !s.needsAnswerLocked(true):
 		return ErrNothingToAnswer
 	}
-	s.startAnswerLocked(time.Now())
-	return nil
+	return s.startAnswerLocked(time.Now())
 }
 
 // needsAnswerLocked reports whether the log ends with a turn the model has not
 // answered: a user turn or tool result, or (with failedToo) an answer that failed
 // or was cut. s.mu must be held.
 func (s *Session) needsAnswerLocked(failedToo bool) bool {
-	if len(s.events) == 0 {
+	i := len(s.events) - 1
+	for i >= 0 && (s.events[i].Kind == KindRollup || s.events[i].Kind == KindPin ||
+		s.events[i].Kind == KindPaused || s.events[i].Kind == KindResumed) {
+		i-- // checkpoints, pins, pauses and resumes are not turns
+	}
+	if i < 0 {
 		return false
 	}
-	last := &s.events[len(s.events)-1]
+	last := &s.events[i]
 	if last.Kind != KindAssistant {
 		return true
 	}
@@ -187,6 +227,9 @@ func (s *Session) needsAnswerLocked(failedToo bool) bool {
 // appendLocked numbers e, stores it durably and adds it to the in-memory log. s.mu
 // must be held. The returned pointer stays valid until the log is evicted.
 func (s *Session) appendLocked(ctx context.Context, e Event) (*Event, error) {
+	if err := s.checkWritableLocked(); err != nil {
+		return nil, err
+	}
 	e.Seq = s.lastSeqLocked() + 1
 	data, err := encodeEvent(&e)
 	if err != nil {
@@ -194,6 +237,7 @@ func (s *Session) appendLocked(ctx context.Context, e Event) (*Event, error) {
 	}
 	rec := []storage.Record{{Seq: e.Seq, Data: data}}
 	if err := s.mgr.store.Append(ctx, s.id, rec); err != nil {
+		s.onAppendFailedLocked(err)
 		return nil, fmt.Errorf("session: append to %s: %w", s.id, err)
 	}
 	s.events = append(s.events, e)

@@ -16,6 +16,18 @@ type Settings struct {
 	System    string           `json:"system,omitempty"`
 	Tools     []providers.Tool `json:"tools,omitempty"`
 	MaxTokens int              `json:"max_tokens"`
+	// FallbackModels are tried in order when Model fails before its answer
+	// started with an error a retry could help; empty means the server's default
+	// list. At most providers.MaxFallbackModels, none repeated, none equal to Model.
+	FallbackModels []string `json:"fallback_models,omitempty"`
+	// Cost is the session's budget limits and model policy; nil sets none.
+	Cost *CostPolicy `json:"cost_policy,omitempty"`
+	// Preset and PresetVersion name the preset the session was opened by (System
+	// and Tools are copied from it); PresetVersion 0 at Open means the latest.
+	Preset        string `json:"preset,omitempty"`
+	PresetVersion int    `json:"preset_version,omitempty"`
+	// Context is the session's rollup and rationing policy, defaults filled in.
+	Context ContextPolicy `json:"context"`
 }
 
 // Limits bound what a client may put into a session.
@@ -60,6 +72,12 @@ func (s *Settings) normalize(l Limits, defaultModel string, defaultMaxTokens int
 	case len(s.Tools) > l.MaxTools:
 		return fmt.Errorf("%w: more than %d tools", ErrInvalid, l.MaxTools)
 	}
+	if err := checkFallbackModels(s.Model, s.FallbackModels); err != nil {
+		return err
+	}
+	if err := s.Cost.check(s); err != nil {
+		return err
+	}
 	seen := make(map[string]bool, len(s.Tools))
 	for i := range s.Tools {
 		t := &s.Tools[i]
@@ -70,6 +88,26 @@ func (s *Settings) normalize(l Limits, defaultModel string, defaultMaxTokens int
 			return fmt.Errorf("%w: tool %q defined twice", ErrInvalid, t.Name)
 		}
 		seen[t.Name] = true
+	}
+	return nil
+}
+
+// checkFallbackModels validates a session's fallback list against its model.
+func checkFallbackModels(model string, fallback []string) error {
+	if len(fallback) > providers.MaxFallbackModels {
+		return fmt.Errorf("%w: more than %d fallback_models", ErrInvalid,
+			providers.MaxFallbackModels)
+	}
+	seen := map[string]bool{model: true}
+	for _, m := range fallback {
+		switch {
+		case m == "" || len(m) > 128:
+			return fmt.Errorf("%w: a fallback model name must have 1 to 128 bytes", ErrInvalid)
+		case seen[m]:
+			return fmt.Errorf("%w: fallback model %q repeats the model or another fallback",
+				ErrInvalid, m)
+		}
+		seen[m] = true
 	}
 	return nil
 }

@@ -27,6 +27,10 @@ func (s *Session) Subscribe(sub Subscriber, epoch, lastSeq uint64) Resume {
 
 	r := Resume{Info: Info{ID: s.id, Tenant: s.tenant, Epoch: s.epoch,
 		LastSeq: s.lastSeqLocked(), Settings: s.settings}}
+	if s.dropped {
+		sub.Deliver(Note{Kind: NoteClosed, Err: ErrNotOwner})
+		return r
+	}
 	if epoch != s.epoch || lastSeq > s.lastSeqLocked() {
 		r.Snapshot = true
 		lastSeq = 0
