@@ -9,6 +9,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/stated-dev/stated/finops"
 	"github.com/stated-dev/stated/session"
 	"github.com/stated-dev/stated/transport/wire"
 )
@@ -18,13 +19,18 @@ import (
 // connection sends, from a bounded queue.
 type conn struct {
 	srv *Server
-	ws  *websocket.Conn
+	ws  socket          // a WebSocket, or a connection forwarded over NATS (vconn.go)
 	ctx context.Context // cancelled when the connection ends
 	end context.CancelFunc
 
 	// sess is the session the connection is attached to; only the read loop
 	// touches it.
 	sess *session.Session
+	// tenant is who the connection acts for, from its handshake's credentials.
+	tenant string
+	// relay forwards the connection to the owner of its session on another node
+	// (relay.go); only the read loop touches it.
+	relay *relay
 
 	// outMu guards queue, closed and the close reason.
 	outMu       sync.Mutex
@@ -36,7 +42,7 @@ type conn struct {
 	writerDone  chan struct{}
 }
 
-func newConn(srv *Server, ws *websocket.Conn) *conn {
+func newConn(srv *Server, ws socket) *conn {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &conn{
 		srv: srv, ws: ws, ctx: ctx, end: cancel,
@@ -49,6 +55,7 @@ func (c *conn) run() {
 	go c.writeLoop()
 	c.readLoop()
 
+	c.stopRelay()
 	if c.sess != nil {
 		c.sess.Unsubscribe(c)
 	}
@@ -90,6 +97,9 @@ func (c *conn) readLoop() {
 			c.sendError("", wire.CodeBadFrame, err.Error())
 			continue
 		}
+		if c.forwarded(&f, data) {
+			continue
+		}
 		c.handle(&f, received)
 		if c.isClosed() {
 			return
@@ -107,11 +117,12 @@ func (c *conn) handle(f *wire.ClientFrame, received time.Time) {
 	case wire.TypeTurn:
 		c.submit(f.TurnID, session.Input{
 			Kind: session.KindUser, TurnID: f.TurnID, Text: f.Text, Received: received,
+			Pin: f.Pin, ValueUSD: f.ValueUSD, Priority: f.Priority,
 		})
 	case wire.TypeToolResult:
 		c.submit(f.TurnID, session.Input{
 			Kind: session.KindToolResult, TurnID: f.TurnID, Text: f.Content,
-			ToolCallID: f.ToolCallID, IsError: f.IsError, Received: received,
+			ToolCallID: f.ToolCallID, IsError: f.IsError, Received: received, Pin: f.Pin,
 		})
 	case wire.TypeRetry:
 		if c.attached("") {
@@ -125,6 +136,14 @@ func (c *conn) handle(f *wire.ClientFrame, received time.Time) {
 		}
 	case wire.TypePing:
 		c.send(&wire.ServerFrame{Type: wire.TypePong})
+	case wire.TypePin, wire.TypeHistory, wire.TypePreset:
+		c.handleSavings(f)
+	case wire.TypeResumeTurns:
+		if c.attached("") {
+			if err := c.sess.ResumeTurns(c.ctx, "client"); err != nil {
+				c.sendSessionError("", err)
+			}
+		}
 	default:
 		c.sendError("", wire.CodeUnknownType, fmt.Sprintf("unknown frame type %q", f.Type))
 	}
@@ -133,8 +152,11 @@ func (c *conn) handle(f *wire.ClientFrame, received time.Time) {
 func (c *conn) open(f *wire.ClientFrame) {
 	st := session.Settings{
 		Model: f.Model, System: f.System, MaxTokens: f.MaxTokens, Tools: toolsFromWire(f.Tools),
+		FallbackModels: f.FallbackModels,
+		Preset:         f.Preset, PresetVersion: f.PresetVersion, Context: contextFromWire(f.Context),
+		Cost: costPolicyFromWire(f.CostPolicy),
 	}
-	s, err := c.srv.sessions.Open(c.ctx, c.srv.cfg.Tenant, st)
+	s, err := c.srv.sessions.Open(c.ctx, c.tenant, st)
 	if err != nil {
 		c.sendSessionError("", err)
 		return
@@ -147,9 +169,11 @@ func (c *conn) resume(f *wire.ClientFrame) {
 		c.sendError("", wire.CodeInvalid, "resume needs session_id")
 		return
 	}
-	s, err := c.srv.sessions.Get(c.ctx, c.srv.cfg.Tenant, f.SessionID)
+	s, err := c.srv.sessions.Get(c.ctx, c.tenant, f.SessionID)
 	if err != nil {
-		c.sendSessionError("", err)
+		if !c.relayTo(f, err) {
+			c.sendSessionError("", err)
+		}
 		return
 	}
 	c.attach(s, f.Epoch, f.LastSeq)
@@ -212,6 +236,18 @@ func codeOf(err error) string {
 		return wire.CodeInvalid
 	case errors.Is(err, session.ErrClosed):
 		return wire.CodeShuttingDown
+	case errors.Is(err, session.ErrOwnedElsewhere), errors.Is(err, session.ErrNotOwner):
+		return wire.CodeOwnerUnavailable
+	case errors.Is(err, session.ErrContextOverflow):
+		return wire.CodeContextOverflow
+	case errors.Is(err, session.ErrPresetNotFound):
+		return wire.CodePresetNotFound
+	case errors.Is(err, session.ErrNotPinnable):
+		return wire.CodeNotPinnable
+	case errors.Is(err, finops.ErrBudgetExceeded):
+		return wire.CodeBudgetExceeded
+	case errors.Is(err, session.ErrPaused):
+		return wire.CodeSessionPaused
 	default:
 		return wire.CodeInternal
 	}

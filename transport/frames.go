@@ -16,7 +16,8 @@ func frameOf(n session.Note) *wire.ServerFrame {
 		return &wire.ServerFrame{
 			Type: wire.TypeSession, Seq: r.LastSeq, SessionID: r.ID, Epoch: r.Epoch,
 			Snapshot: r.Snapshot, Missed: r.Missed, Model: r.Settings.Model,
-			MaxTokens: r.Settings.MaxTokens,
+			MaxTokens: r.Settings.MaxTokens, Preset: r.Settings.Preset,
+			PresetVersion: r.Settings.PresetVersion,
 		}
 	case session.NoteAck:
 		return &wire.ServerFrame{
@@ -61,6 +62,8 @@ func eventToWire(e *session.Event) *wire.Event {
 		w.Timing = &wire.Timing{AddedMS: t.AddedMS, FirstTokenMS: t.FirstTokenMS,
 			TotalMS: t.TotalMS}
 	}
+	savingsToWire(e, w)
+	finopsToWire(e, w)
 	return w
 }
 

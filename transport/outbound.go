@@ -14,6 +14,11 @@ import (
 // lock held and never blocks: a client whose queue is full is closed with 4000 and
 // can resume from its last seq.
 func (c *conn) Deliver(n session.Note) {
+	if n.Kind == session.NoteClosed {
+		// Another node serves the session now: the client resumes there.
+		c.closeWith(wire.CloseSessionMoved, "the session moved to another node; resume")
+		return
+	}
 	c.send(frameOf(n))
 }
 
@@ -24,6 +29,12 @@ func (c *conn) send(f *wire.ServerFrame) {
 		c.srv.log.Error("frame not encoded", "type", f.Type, "err", err)
 		return
 	}
+	c.enqueue(data)
+}
+
+// enqueue queues an encoded frame for the writer; a full queue closes the
+// connection with 4000.
+func (c *conn) enqueue(data []byte) {
 	c.outMu.Lock()
 	if c.closed {
 		c.outMu.Unlock()

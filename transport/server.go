@@ -15,7 +15,9 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/stated-dev/stated/finops"
 	"github.com/stated-dev/stated/session"
+	"github.com/stated-dev/stated/storage"
 	"github.com/stated-dev/stated/transport/wire"
 )
 
@@ -39,8 +41,28 @@ type Config struct {
 	// the server's own host. A request without Origin (not from a browser) is
 	// always accepted. "*" accepts any origin.
 	AllowedOrigins []string
-	// Tenant is the tenant every connection acts for. Default "default".
+	// Tenant is the tenant every connection acts for when Auth is off. Default
+	// "default".
 	Tenant string
+	// Auth requires an API key (or a ticket) on the WebSocket handshake and the
+	// HTTP API; see auth.go. Off, every client acts for Tenant.
+	Auth bool
+	// Tenants holds tenants and their API keys. Required with Auth; nil disables
+	// the tenant admin endpoints.
+	Tenants *finops.Tenants
+	// AdminKey is the key of the admin HTTP API (tenants, keys, budgets, every
+	// tenant's usage). Empty disables the admin API.
+	AdminKey string
+	// TicketTTL is how long a WebSocket ticket is good for. Default
+	// DefaultTicketTTL.
+	TicketTTL time.Duration
+	// Ledger serves the usage endpoints and feeds /metrics; nil disables them.
+	Ledger *finops.Ledger
+	// Budgets serves the budget endpoints; nil disables them.
+	Budgets *finops.Budgets
+	// KV is the durable space where the OpenAI-compatible API keeps its response,
+	// conversation and history IDs. Nil keeps them in memory, lost at restart.
+	KV storage.KV
 	// Logger receives the transport's logs. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -64,6 +86,9 @@ func (c *Config) setDefaults() {
 	if c.Tenant == "" {
 		c.Tenant = "default"
 	}
+	if c.TicketTTL == 0 {
+		c.TicketTTL = DefaultTicketTTL
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -80,6 +105,12 @@ func (c Config) Validate() error {
 			c.ReadTimeout, c.PingInterval)
 	case c.MaxQueuedFrames < 16:
 		return fmt.Errorf("transport: max queued frames %d below 16", c.MaxQueuedFrames)
+	case c.Auth && c.Tenants == nil:
+		return fmt.Errorf("transport: authentication needs a tenant store")
+	case c.TicketTTL < time.Second || c.TicketTTL > 10*time.Minute:
+		return fmt.Errorf("transport: ticket lifetime %s outside 1s to 10m", c.TicketTTL)
+	case finops.ValidTenant(c.Tenant) != nil:
+		return fmt.Errorf("transport: default tenant: %w", finops.ValidTenant(c.Tenant))
 	}
 	for _, o := range c.AllowedOrigins {
 		if o == "*" {
@@ -99,12 +130,16 @@ type Server struct {
 	log      *slog.Logger
 	upgrader websocket.Upgrader
 	mux      *http.ServeMux
+	openai   *openaiAPI
+	tickets  *tickets
+	metrics  *metrics
 
-	// mu guards conns and shut.
-	mu    sync.Mutex
-	conns map[*conn]struct{}
-	shut  bool
-	wg    sync.WaitGroup // one per connection
+	// mu guards conns, shut and relays.
+	mu     sync.Mutex
+	conns  map[*conn]struct{}
+	shut   bool
+	relays *relays        // forwarding between nodes (vconn.go); nil on a single node
+	wg     sync.WaitGroup // one per connection
 }
 
 // NewServer returns a server over sessions. It returns an error if cfg is invalid.
@@ -131,6 +166,15 @@ func NewServer(cfg Config, sessions *session.Manager) (*Server, error) {
 	}
 	s.mux.HandleFunc("GET /v1/ws", s.serveWS)
 	s.mux.HandleFunc("GET /healthz", s.serveHealth)
+	s.webRoutes(s.mux)
+	s.tickets, s.metrics = newTickets(cfg.TicketTTL), newMetrics()
+	if cfg.Ledger != nil {
+		cfg.Ledger.Observe(s.metrics.observe)
+	}
+	s.finopsRoutes(s.mux)
+	s.presetRoutes(s.mux)
+	s.openai = newOpenAIAPI(s)
+	s.openai.routes(s.mux)
 	return s, nil
 }
 
@@ -141,7 +185,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) serveHealth(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
-	fmt.Fprintf(w, `{"status":"ok","live_sessions":%d}`+"\n", s.sessions.LiveSessions())
+	fmt.Fprintf(w, `{"status":"ok","live_sessions":%d,"rollups_running":%d}`+"\n",
+		s.sessions.LiveSessions(), s.sessions.RollupsRunning())
 }
 
 // checkOrigin accepts requests without an Origin header (not from a browser), from
@@ -176,11 +221,22 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 			http.StatusBadRequest)
 		return
 	}
+	p, err := s.authenticate(r, true)
+	if err != nil {
+		s.authError(w, err)
+		return
+	}
+	if p.admin {
+		s.httpError(w, http.StatusForbidden, "forbidden",
+			"the admin key opens no sessions; use a tenant's key")
+		return
+	}
 	ws, err := s.upgrader.Upgrade(w, r, nil)
 	if err != nil {
 		return // the upgrader has answered the client
 	}
 	c := newConn(s, ws)
+	c.tenant = p.tenant
 	if !s.track(c) {
 		c.closeWith(wire.CloseGoingAway, "server shutting down")
 		return
@@ -228,6 +284,7 @@ func (s *Server) Connections() int {
 // or ctx to expire. Running answers are the session manager's to drain. It is safe
 // to call more than once.
 func (s *Server) Shutdown(ctx context.Context) error {
+	s.stopRelays()
 	s.mu.Lock()
 	s.shut = true
 	conns := make([]*conn, 0, len(s.conns))
@@ -238,6 +295,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 	for _, c := range conns {
 		c.closeWith(wire.CloseGoingAway, "server shutting down")
+	}
+	if err := s.openai.shutdown(ctx); err != nil {
+		return err
 	}
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()

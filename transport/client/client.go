@@ -20,8 +20,9 @@ import (
 // means its default.
 type Config struct {
 	// Servers are WebSocket URLs of the endpoint (ws://host:port/v1/ws); a URL
-	// without a path gets /v1/ws. The session moves to the next one when a
-	// connection cannot be made.
+	// without a path gets /v1/ws. A session starts at one of them drawn at
+	// random, so that sessions spread over the nodes of a cluster, and moves to
+	// the next one when a connection cannot be made or its node goes away.
 	Servers []string
 	// Header is sent with every handshake (for example Authorization).
 	Header http.Header
@@ -32,6 +33,10 @@ type Config struct {
 	ReconnectFor time.Duration
 	// ReadLimit bounds one frame from the server. Default 16 MiB.
 	ReadLimit int64
+	// ReadTimeout is how long the server may stay silent (no frame, no ping)
+	// before the connection counts as lost and the session reconnects, to the
+	// next server. Default 60s, above the server's ping interval.
+	ReadTimeout time.Duration
 	// Logger receives reconnect notices at debug level. Default: discarded.
 	Logger *slog.Logger
 }
@@ -68,6 +73,9 @@ func (c *Config) setDefaults() error {
 	if c.ReadLimit == 0 {
 		c.ReadLimit = 16 << 20
 	}
+	if c.ReadTimeout == 0 {
+		c.ReadTimeout = 60 * time.Second
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -100,6 +108,10 @@ type Settings struct {
 	System    string
 	Tools     []wire.Tool
 	MaxTokens int
+	// Preset opens the session with a registered preset (PresetVersion 0: the
+	// latest); System and Tools must then be empty.
+	Preset        string
+	PresetVersion int
 }
 
 // ToolResult answers one tool call.

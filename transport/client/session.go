@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -34,6 +35,10 @@ type Session struct {
 	server  int // index in cfg.Servers of the current or next server
 	stats   Stats
 	closed  bool
+
+	// model and maxTokens are the session's, from the server's session frame.
+	model     string
+	maxTokens int
 }
 
 // connection is one WebSocket and the goroutine that reads it.
@@ -42,6 +47,9 @@ type connection struct {
 	frames chan *wire.ServerFrame // closed when the connection ends
 	err    error                  // why it ended; read after frames is closed
 	mu     sync.Mutex             // guards writes
+	// silence is how long the server may send nothing, not even a ping, before
+	// the connection counts as lost.
+	silence time.Duration
 }
 
 // Open connects and opens a new session, trying the servers in turn for up to
@@ -51,9 +59,10 @@ func Open(ctx context.Context, cfg Config, st Settings) (*Session, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
-	s := &Session{cfg: cfg}
+	s := &Session{cfg: cfg, server: rand.IntN(len(cfg.Servers))}
 	open := &wire.ClientFrame{Type: wire.TypeOpen, Model: st.Model, System: st.System,
-		Tools: st.Tools, MaxTokens: st.MaxTokens}
+		Tools: st.Tools, MaxTokens: st.MaxTokens, Preset: st.Preset,
+		PresetVersion: st.PresetVersion}
 	if err := s.retry(ctx, func() *wire.ClientFrame { return open }); err != nil {
 		return nil, err
 	}
@@ -67,7 +76,8 @@ func Resume(ctx context.Context, cfg Config, id string, epoch, lastSeq uint64) (
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
-	s := &Session{cfg: cfg, id: id, epoch: epoch, lastSeq: lastSeq}
+	s := &Session{cfg: cfg, id: id, epoch: epoch, lastSeq: lastSeq,
+		server: rand.IntN(len(cfg.Servers))}
 	if err := s.reconnect(ctx); err != nil {
 		return nil, err
 	}
@@ -77,6 +87,13 @@ func Resume(ctx context.Context, cfg Config, id string, epoch, lastSeq uint64) (
 
 // ID returns the session's ID.
 func (s *Session) ID() string { return s.id }
+
+// Model returns the session's model and MaxTokens its max_tokens, as the server
+// said when the session was opened or resumed.
+func (s *Session) Model() string { return s.model }
+
+// MaxTokens returns the session's max_tokens; see Model.
+func (s *Session) MaxTokens() int { return s.maxTokens }
 
 // Epoch returns the epoch of the session's log.
 func (s *Session) Epoch() uint64 { return s.epoch }
@@ -125,7 +142,8 @@ func (s *Session) connect(ctx context.Context, first *wire.ClientFrame) error {
 		return fmt.Errorf("client: dial %s: %w", url, err)
 	}
 	ws.SetReadLimit(s.cfg.ReadLimit)
-	c := &connection{ws: ws, frames: make(chan *wire.ServerFrame, 256)}
+	c := &connection{ws: ws, frames: make(chan *wire.ServerFrame, 256),
+		silence: s.cfg.ReadTimeout}
 	go c.readLoop()
 	s.conn = c
 	s.backlog = nil
@@ -166,7 +184,18 @@ func (s *Session) catchUp(ctx context.Context, missed int) error {
 
 func (c *connection) readLoop() {
 	defer close(c.frames)
+	refresh := func() { c.ws.SetReadDeadline(time.Now().Add(c.silence)) }
+	c.ws.SetPingHandler(func(data string) error {
+		refresh()
+		err := c.ws.WriteControl(websocket.PongMessage, []byte(data),
+			time.Now().Add(time.Second))
+		if errors.Is(err, websocket.ErrCloseSent) {
+			return nil
+		}
+		return err
+	})
 	for {
+		refresh()
 		_, data, err := c.ws.ReadMessage()
 		if err != nil {
 			c.err = err
@@ -203,6 +232,9 @@ func (s *Session) read(ctx context.Context) (*wire.ServerFrame, error) {
 	select {
 	case f, ok := <-s.conn.frames:
 		if !ok {
+			// The node went away (or closed the connection to send the client
+			// elsewhere): the next attempt goes to the next server.
+			s.server++
 			s.dropConn()
 			return nil, errConnLost
 		}
@@ -230,6 +262,7 @@ func (s *Session) record(f *wire.ServerFrame) {
 
 func (s *Session) onSession(f *wire.ServerFrame) {
 	s.id, s.epoch = f.SessionID, f.Epoch
+	s.model, s.maxTokens = f.Model, f.MaxTokens
 	if f.Snapshot {
 		s.lastSeq = 0
 		s.history = nil

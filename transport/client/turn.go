@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/stated-dev/stated/transport/wire"
 )
@@ -50,7 +51,10 @@ func (s *Session) turn(ctx context.Context, frames []*wire.ClientFrame,
 		if answer != nil || err == nil {
 			return answer, nil
 		}
-		if !errors.Is(err, errConnLost) {
+		if err := t.retryLater(ctx, err); err != nil {
+			return nil, err
+		}
+		if !errors.Is(err, errConnLost) && !errors.Is(err, errRetryLater) {
 			return nil, err
 		}
 		if err := s.reconnect(ctx); err != nil {
@@ -69,6 +73,39 @@ type turnState struct {
 	sent    int    // frames sent on the current connection
 	ackSeq  uint64 // seq of the last durable frame of this turn
 	busy    bool   // the server was busy: resend after the answer in flight
+	// refused is the last retryable refusal of a frame of the turn, and
+	// refusals how many came.
+	refused  *ServerError
+	refusals int
+}
+
+// maxTurnRefusals bounds how often a turn is sent again after a retryable
+// refusal before the refusal is returned.
+const maxTurnRefusals = 8
+
+// errRetryLater means a frame of the turn was refused with an error a retry can
+// help; the turn reconnects and sends it again.
+var errRetryLater = errors.New("client: refused for now")
+
+// retryLater waits before a turn refused with errRetryLater is tried again,
+// longer each time, and returns the refusal once there were too many. Other
+// errors pass.
+func (t *turnState) retryLater(ctx context.Context, err error) error {
+	if !errors.Is(err, errRetryLater) {
+		return nil
+	}
+	t.refusals++
+	if t.refusals > maxTurnRefusals {
+		return t.refused
+	}
+	t.s.dropConn()
+	wait := min(50*time.Millisecond<<t.refusals, 2*time.Second)
+	select {
+	case <-time.After(wait):
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // step runs the turn on the current connection until the answer arrives (returned)
@@ -124,6 +161,12 @@ func (t *turnState) onFrame(f *wire.ServerFrame) (*wire.Event, error) {
 			t.busy = true
 			t.sent = t.acked
 			return nil, nil
+		}
+		if f.Retry && t.owns(f.TurnID) {
+			// Nothing was acknowledged (the node is stopping, or the session
+			// moved): send the turn again, on a new connection, a little later.
+			t.refused = &ServerError{Code: f.Code, Message: f.Message, Retry: f.Retry}
+			return nil, errRetryLater
 		}
 		if f.TurnID == "" || t.owns(f.TurnID) {
 			return nil, &ServerError{Code: f.Code, Message: f.Message, Retry: f.Retry}

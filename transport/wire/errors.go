@@ -23,12 +23,33 @@ const (
 	CodeNothingToAnswer    = "nothing_to_answer"
 	CodeShuttingDown       = "shutting_down"
 	CodeInternal           = "internal"
+	// CodeContextOverflow: the turn cannot fit the model's context window even
+	// with the conversation summarized; it was not stored.
+	CodeContextOverflow = "context_overflow"
+	// CodePresetNotFound: the open frame names a preset (or version) that does
+	// not exist.
+	CodePresetNotFound = "preset_not_found"
+	// CodeNotPinnable: a pin names no turn or answer of the log.
+	CodeNotPinnable = "not_pinnable"
+	// CodeBudgetExceeded: a hard budget limit refused the answer before any
+	// provider call; the turn is stored, its answer a failed event with this
+	// error code. Retry once the window rolls over or the limit is raised.
+	CodeBudgetExceeded = "budget_exceeded"
+	// CodeSessionPaused: the runaway guard paused the session; no answer starts
+	// until a resume_turns frame or an admin resumes it.
+	CodeSessionPaused = "session_paused"
+	// CodeOwnerUnavailable: another node of the cluster owns the session and did
+	// not answer (it died, or it is shutting down); retry after a pause, and the
+	// session is served again once its ownership moves.
+	CodeOwnerUnavailable = "owner_unavailable"
 )
 
 var retryable = map[string]bool{
 	CodeBusy:         true,
 	CodeShuttingDown: true,
 	CodeInternal:     true,
+	// A cluster moves the session to a live node within the lease TTL.
+	CodeOwnerUnavailable: true,
 }
 
 // Retryable reports whether the same frame may succeed if sent again later.
@@ -42,6 +63,10 @@ const (
 	CloseGoingAway = 1001
 	// CloseTooBig (1009): a frame was larger than the server's read limit.
 	CloseTooBig = 1009
+	// CloseSessionMoved: in a cluster, this node stopped serving the session (it
+	// lost ownership, or lost contact with the node that owns it); reconnect and
+	// resume, to any node.
+	CloseSessionMoved = 4001
 )
 
 // ErrBadFrame is returned by DecodeClientFrame for bytes that are not a client

@@ -19,6 +19,13 @@ const (
 	TypeRetry      = "retry"
 	TypeCancel     = "cancel"
 	TypePing       = "ping"
+	// TypePin pins the turn or answer at Seq; TypeHistory reads the log;
+	// TypePreset registers a preset (the server answers with a preset frame too).
+	TypePin     = "pin"
+	TypeHistory = "history"
+	TypePreset  = "preset"
+	// TypeResumeTurns lifts a pause of the runaway guard.
+	TypeResumeTurns = "resume_turns"
 )
 
 // Frame types sent by the server.
@@ -41,6 +48,17 @@ type ClientFrame struct {
 	System    string `json:"system,omitempty"`
 	Tools     []Tool `json:"tools,omitempty"`
 	MaxTokens int    `json:"max_tokens,omitempty"`
+	// FallbackModels are tried in order when the model fails before its answer
+	// starts; empty means the server's default list.
+	FallbackModels []string `json:"fallback_models,omitempty"`
+	// Preset opens the session with a registered preset's system, tools and model
+	// policy (PresetVersion 0: the latest); preset also names the preset a
+	// preset frame registers.
+	Preset        string         `json:"preset,omitempty"`
+	PresetVersion int            `json:"preset_version,omitempty"`
+	Context       *ContextPolicy `json:"context,omitempty"`
+	// CostPolicy sets the session's own budget limits and model policy.
+	CostPolicy *CostPolicy `json:"cost_policy,omitempty"`
 
 	// resume
 	SessionID string `json:"session_id,omitempty"`
@@ -53,6 +71,30 @@ type ClientFrame struct {
 	ToolCallID string `json:"tool_call_id,omitempty"`
 	Content    string `json:"content,omitempty"`
 	IsError    bool   `json:"is_error,omitempty"`
+	// Pin keeps a turn verbatim in every prompt.
+	Pin bool `json:"pin,omitempty"`
+	// ValueUSD and Priority ("low", "normal", "high") declare what a turn is
+	// worth; the session's cost policy may pick its model by them.
+	ValueUSD float64 `json:"value_usd,omitempty"`
+	Priority string  `json:"priority,omitempty"`
+
+	// pin: the seq to pin
+	Seq uint64 `json:"seq,omitempty"`
+
+	// history: the events after AfterSeq, at most Limit of them
+	AfterSeq uint64 `json:"after_seq,omitempty"`
+	Limit    int    `json:"limit,omitempty"`
+}
+
+// ContextPolicy says how a session keeps its prompt small; zero fields take the
+// preset's or the server's values, -1 turns a mechanism off.
+type ContextPolicy struct {
+	RollupHighTokens int    `json:"rollup_high_tokens,omitempty"`
+	RollupLowTokens  int    `json:"rollup_low_tokens,omitempty"`
+	SummaryModel     string `json:"summary_model,omitempty"`
+	RationAfterTurns int    `json:"ration_after_turns,omitempty"`
+	RationMinTokens  int    `json:"ration_min_tokens,omitempty"`
+	DedupMinTokens   int    `json:"dedup_min_tokens,omitempty"`
 }
 
 // Tool is a function the model may call.
@@ -96,6 +138,19 @@ type Event struct {
 	ToolCallID string     `json:"tool_call_id,omitempty"`
 	IsError    bool       `json:"is_error,omitempty"`
 	Tokens     int        `json:"tokens"`
+	Pinned     bool       `json:"pinned,omitempty"`
+	// Target is the seq a "pin" event pins.
+	Target uint64 `json:"target,omitempty"`
+	// Rollup is the checkpoint of a "rollup" event, whose Text is the summary.
+	Rollup *Rollup `json:"rollup,omitempty"`
+	// OmittedTokens counts, per lever ("rollup", "rationing"), the tokens of the
+	// log the answer's request left out.
+	OmittedTokens map[string]int `json:"omitted_tokens,omitempty"`
+	// ValueUSD and Priority are what a user turn declared it is worth.
+	ValueUSD float64 `json:"value_usd,omitempty"`
+	Priority string  `json:"priority,omitempty"`
+	// Guard is what a "paused" or "resumed" event says.
+	Guard *GuardNote `json:"guard,omitempty"`
 
 	Model         string  `json:"model,omitempty"`
 	Status        string  `json:"status,omitempty"` // complete, incomplete, failed
@@ -103,8 +158,35 @@ type Event struct {
 	Usage         *Usage  `json:"usage,omitempty"`
 	UsageEstimate bool    `json:"usage_estimate,omitempty"`
 	CostUSD       float64 `json:"cost_usd,omitempty"`
-	ErrorCode     string  `json:"error_code,omitempty"`
-	Timing        *Timing `json:"timing,omitempty"`
+	// NaiveCostUSD is what a stateless client would have paid for the answer.
+	NaiveCostUSD float64 `json:"naive_cost_usd,omitempty"`
+	// Budget says how a budget or the turn's value changed the answer.
+	Budget    *BudgetNote `json:"budget,omitempty"`
+	ErrorCode string      `json:"error_code,omitempty"`
+	Timing    *Timing     `json:"timing,omitempty"`
+}
+
+// Rollup is a checkpoint of the prompt: a summary stands in for the events up to
+// Through, and the tool results in Elided are shown as stubs. Nothing is deleted
+// from the log.
+type Rollup struct {
+	Through uint64        `json:"through"`
+	Elided  []uint64      `json:"elided,omitempty"`
+	Reason  string        `json:"reason"` // watermark, ration, overflow
+	Figures RollupFigures `json:"figures"`
+}
+
+// RollupFigures are the numbers a rollup was decided on (local token counts, USD).
+type RollupFigures struct {
+	PromptTokens    int     `json:"prompt_tokens"`
+	NewPromptTokens int     `json:"new_prompt_tokens"`
+	FoldedTokens    int     `json:"folded_tokens"`
+	ElidedTokens    int     `json:"elided_tokens"`
+	RewriteTokens   int     `json:"rewrite_tokens"`
+	HorizonTurns    int     `json:"horizon_turns"`
+	SavingsUSD      float64 `json:"savings_usd"`
+	SummaryCostUSD  float64 `json:"summary_cost_usd"`
+	RewriteCostUSD  float64 `json:"rewrite_cost_usd"`
 }
 
 // ServerFrame is any frame the server sends; Type says which fields apply.
@@ -122,6 +204,16 @@ type ServerFrame struct {
 	Missed    int    `json:"missed,omitempty"`
 	Model     string `json:"model,omitempty"`
 	MaxTokens int    `json:"max_tokens,omitempty"`
+
+	// session, preset: the preset and version the session was opened by, or
+	// registered
+	Preset        string `json:"preset,omitempty"`
+	PresetVersion int    `json:"preset_version,omitempty"`
+	Digest        string `json:"digest,omitempty"` // preset
+
+	// history: the events asked for; More when the log has more after them
+	Events []*Event `json:"events,omitempty"`
+	More   bool     `json:"more,omitempty"`
 
 	// ack
 	TurnID    string `json:"turn_id,omitempty"`
