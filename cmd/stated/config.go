@@ -15,14 +15,32 @@ import (
 // environment variable; a flag given on the command line wins over the variable,
 // which wins over the default.
 type serveConfig struct {
-	Addr         string        // --addr, STATED_ADDR: where to listen
-	DataDir      string        // --data, STATED_DATA: the Badger directory
-	Provider     string        // --provider, STATED_PROVIDER: sim, anthropic, openai
-	Model        string        // --model, STATED_MODEL: default model of new sessions
-	MaxTokens    int           // --max-tokens, STATED_MAX_TOKENS
-	ReadLimit    int64         // --read-limit, STATED_READ_LIMIT: largest client frame
-	Origins      string        // --allow-origin, STATED_ALLOW_ORIGIN: comma-separated
-	SimReplies   string        // --sim-replies, STATED_SIM_REPLIES: comma-separated files
+	Addr       string // --addr, STATED_ADDR: where to listen
+	DataDir    string // --data, STATED_DATA: the Badger directory
+	Provider   string // --provider, STATED_PROVIDER: sim, anthropic, openai
+	Model      string // --model, STATED_MODEL: default model of new sessions
+	MaxTokens  int    // --max-tokens, STATED_MAX_TOKENS
+	ReadLimit  int64  // --read-limit, STATED_READ_LIMIT: largest client frame
+	Origins    string // --allow-origin, STATED_ALLOW_ORIGIN: comma-separated
+	SimReplies string // --sim-replies, STATED_SIM_REPLIES: comma-separated files
+	// Sim: --sim-manual-clock, --sim-latency-*, --sim-fault, --sim-fault-seed,
+	// --sim-max-captures and STATED_SIM_* (see simSettings in sim.go).
+	Sim simSettings
+	// Upstream: --retries, --request-timeout, --fallback-models, --openai-api,
+	// --openai-compat and their STATED_* variables (see upstream.go).
+	Upstream upstreamSettings
+	// FinOps: --auth, --admin-key, --ticket-ttl, --prices, --guard-* and their
+	// STATED_* variables (see finops_config.go).
+	FinOps finopsSettings
+	// Savings: --sim-addr, --rollup-*, --summary-model, --ration-*, --dedup-min-tokens
+	// and their STATED_* variables (see savings.go).
+	Savings savingsSettings
+	// Cluster: --nats, --node, --replicas, --lease-ttl and their STATED_*
+	// variables (see cluster.go).
+	Cluster clusterSettings
+	// simNow is the in-process simulator's clock when it has a manual one, which
+	// the sessions then read too: set by startProvider.
+	simNow       func() time.Time
 	LogLevel     string        // --log-level, STATED_LOG_LEVEL: debug, info, warn, error
 	DrainTimeout time.Duration // --drain-timeout, STATED_DRAIN_TIMEOUT
 
@@ -52,6 +70,11 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 		"browser origins allowed besides the server's own host, comma-separated")
 	fs.StringVar(&c.SimReplies, "sim-replies", env("STATED_SIM_REPLIES", ""),
 		"conversation files (OpenAI chat JSONL) the built-in simulator answers from")
+	c.Sim.register(fs, "sim-", "STATED_SIM_", &c.envErr)
+	c.upstreamFlags(fs)
+	c.finopsFlags(fs)
+	c.savingsFlags(fs)
+	c.clusterFlags(fs)
 	fs.StringVar(&c.LogLevel, "log-level", env("STATED_LOG_LEVEL", "info"),
 		"debug, info, warn or error")
 	fs.DurationVar(&c.DrainTimeout, "drain-timeout", c.envDuration("STATED_DRAIN_TIMEOUT",
@@ -89,7 +112,8 @@ func (c *serveConfig) resolve() error {
 		return fmt.Errorf("%w: --provider must be sim, anthropic or openai", errUsage)
 	case c.Provider == "anthropic" && c.AnthropicKey == "":
 		return fmt.Errorf("%w: --provider anthropic needs ANTHROPIC_API_KEY", errUsage)
-	case c.Provider == "openai" && c.OpenAIKey == "":
+	case c.Provider == "openai" && c.OpenAIKey == "" && c.Upstream.OpenAICompat == "openai":
+		// Local servers (--openai-compat vllm, llamacpp, ollama) need no key.
 		return fmt.Errorf("%w: --provider openai needs OPENAI_API_KEY", errUsage)
 	case c.DataDir == "":
 		return fmt.Errorf("%w: --data must name a directory", errUsage)
@@ -101,7 +125,19 @@ func (c *serveConfig) resolve() error {
 	if _, err := parseLevel(c.LogLevel); err != nil {
 		return err
 	}
-	return nil
+	if err := c.Upstream.validate(); err != nil {
+		return err
+	}
+	if err := c.FinOps.validate(); err != nil {
+		return err
+	}
+	if err := c.Savings.validate(); err != nil {
+		return err
+	}
+	if err := c.Cluster.validate(); err != nil {
+		return err
+	}
+	return c.Sim.validate()
 }
 
 func parseLevel(s string) (slog.Level, error) {

@@ -4,6 +4,7 @@
 //	stated sim [flags]       run the provider simulator on its own
 //	stated replay [flags] FILE...
 //	                         replay recorded conversations against a server
+//	stated report [flags]    summarize the ledger: cost, savings, top sessions
 //
 // Run "stated COMMAND -h" for a command's flags.
 package main
@@ -36,11 +37,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 	var err error
 	switch cmd {
 	case "serve":
-		err = serveCmd(ctx, rest, stderr)
+		err = serveCmd(ctx, rest, stdout, stderr)
 	case "sim":
 		err = simCmd(ctx, rest, stderr)
 	case "replay":
 		err = replayCmd(ctx, rest, stdout, stderr)
+	case "report":
+		err = reportCmd(ctx, rest, stdout, stderr)
 	case "help":
 		fmt.Fprintln(stdout, usage)
 		return 0
@@ -68,4 +71,5 @@ const usage = `usage:
   stated [serve] [--addr HOST:PORT] [--data DIR] [--provider sim|anthropic|openai] [--model NAME]
   stated sim --addr HOST:PORT [--replies FILE...]
   stated replay --server ws://HOST:PORT [--system-file FILE] [--concurrency N] [--json] FILE...
+  stated report --data DIR | --server http://HOST:PORT [--from DAY] [--to DAY] [--json]
 run "stated COMMAND -h" for all flags`

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -21,23 +20,17 @@ import (
 	"github.com/stated-dev/stated/transport"
 )
 
-func serveCmd(ctx context.Context, args []string, stderr io.Writer) error {
-	var cfg serveConfig
-	fs := flag.NewFlagSet("stated serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	cfg.flags(fs)
-	if err := fs.Parse(args); err != nil {
+func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cfg, inv, err := parseServe(args, stderr)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
-	}
-	if err := cfg.resolve(); err != nil {
-		return err
+	if inv.printConfig {
+		return printConfig(stdout, cfg, inv)
 	}
 	level, _ := parseLevel(cfg.LogLevel)
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-	return serve(ctx, &cfg, log)
+	return serve(ctx, cfg, log)
 }
 
 // serve runs the server until ctx is cancelled, then shuts down in order: stop
@@ -49,24 +42,58 @@ func serve(ctx context.Context, cfg *serveConfig, log *slog.Logger) error {
 		return err
 	}
 	defer stopProvider()
+	if provider, err = cfg.Upstream.wrap(provider, log); err != nil {
+		return err
+	}
 
 	store, err := storage.OpenBadger(storage.DefaultBadgerOptions(cfg.DataDir))
 	if err != nil {
 		return fmt.Errorf("open data directory: %w", err)
 	}
 	defer store.Close()
-
-	sessions, err := session.NewManager(session.Config{
-		Model: cfg.Model, MaxTokens: cfg.MaxTokens, Logger: log,
-		Cost: priceWith(finops.DefaultPrices()),
-	}, store, provider)
+	kv, err := store.KV() // one per store, shared by everything that keeps records
+	if err != nil {
+		return fmt.Errorf("open data directory: %w", err)
+	}
+	fin, err := openFinOps(cfg, kv, log)
 	if err != nil {
 		return err
 	}
-	api, err := transport.NewServer(transport.Config{
-		ReadLimit: cfg.ReadLimit, AllowedOrigins: splitList(cfg.Origins), Logger: log,
-	}, sessions)
+	// In a cluster the session logs live in JetStream; leave() runs after the
+	// shutdown's drain, before the local store closes.
+	logs, cl, err := joinCluster(ctx, cfg.Cluster, store, log)
 	if err != nil {
+		return err
+	}
+	defer cl.leave()
+
+	sessions, err := session.NewManager(session.Config{
+		Model: cfg.Model, MaxTokens: cfg.MaxTokens, Logger: log,
+		Cost:    priceWith(fin.prices),
+		Context: cfg.Savings.policy(), Presets: kv, Now: cfg.simNow,
+		CacheKeyRPM: cfg.Savings.CacheKeyRPM,
+		Ledger:      fin.ledger, Budgets: fin.budgets, Guard: cfg.FinOps.guard(),
+		Ownership: cl.ownership(),
+	}, logs, provider)
+	if err != nil {
+		return err
+	}
+	cl.bind(sessions)
+	if _, err := sessions.RecoverLedger(ctx); err != nil {
+		return fmt.Errorf("recover the ledger: %w", err)
+	}
+	tc, err := fin.transportConfig(ctx, cfg, transport.Config{
+		ReadLimit: cfg.ReadLimit, AllowedOrigins: splitList(cfg.Origins), Logger: log,
+		KV: kv,
+	}, log)
+	if err != nil {
+		return err
+	}
+	api, err := transport.NewServer(tc, sessions)
+	if err != nil {
+		return err
+	}
+	if err := cl.serveRelays(api); err != nil {
 		return err
 	}
 
@@ -78,7 +105,7 @@ func serve(ctx context.Context, cfg *serveConfig, log *slog.Logger) error {
 	served := make(chan error, 1)
 	go func() { served <- hs.Serve(ln) }()
 	log.Info("stated listening", "addr", ln.Addr().String(), "data", cfg.DataDir,
-		"provider", cfg.Provider, "model", cfg.Model)
+		"provider", cfg.Provider, "model", cfg.Model, "auth", tc.Auth)
 
 	select {
 	case <-ctx.Done():
@@ -116,9 +143,10 @@ func startProvider(cfg *serveConfig, log *slog.Logger) (providers.Provider, func
 			"https://api.anthropic.com"))
 		return p, func() {}, nil
 	case "openai":
-		p := openai.New(openai.Config{BaseURL: cfg.OpenAIURL, APIKey: cfg.OpenAIKey})
+		p := cfg.Upstream.openAI(openai.Config{BaseURL: cfg.OpenAIURL, APIKey: cfg.OpenAIKey})
 		log.Info("provider: openai", "base_url", orDefault(cfg.OpenAIURL,
-			"https://api.openai.com/v1"))
+			"https://api.openai.com/v1"), "api", cfg.Upstream.OpenAIAPI,
+			"compat", cfg.Upstream.OpenAICompat)
 		return p, func() {}, nil
 	}
 
@@ -126,22 +154,31 @@ func startProvider(cfg *serveConfig, log *slog.Logger) (providers.Provider, func
 	if err != nil {
 		return nil, nil, fmt.Errorf("simulator replies: %w", err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", orDefault(cfg.Savings.SimAddr, "127.0.0.1:0"))
 	if err != nil {
 		return nil, nil, fmt.Errorf("simulator listen: %w", err)
 	}
-	hs := &http.Server{Handler: sim.New(sim.Options{Replies: replies, Logger: log}),
-		ReadHeaderTimeout: 10 * time.Second}
+	opts, err := cfg.Sim.options(replies, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	simulator := sim.New(opts)
+	if opts.Clock != nil {
+		cfg.simNow = opts.Clock.Now // the sessions live in the simulator's time
+	}
+	hs := &http.Server{Handler: simulator, ReadHeaderTimeout: 10 * time.Second}
 	go hs.Serve(ln)
 	base := "http://" + ln.Addr().String()
 	log.Info("no provider configured: using the built-in provider simulator",
-		"sim_url", base, "replies", cfg.SimReplies)
+		"sim_url", base, "replies", cfg.SimReplies, "manual_clock", cfg.Sim.ManualClock,
+		"faults", cfg.Sim.Faults.String())
 	router := providers.NewRouter(
 		providers.Route{Prefixes: []string{"claude"},
 			Provider: anthropic.New(anthropic.Config{BaseURL: base, APIKey: "sim"})},
-		providers.Route{Provider: openai.New(openai.Config{BaseURL: base + "/v1", APIKey: "sim"})},
+		providers.Route{Provider: cfg.Upstream.openAI(openai.Config{BaseURL: base + "/v1",
+			APIKey: "sim"})},
 	)
-	return router, func() { hs.Close() }, nil
+	return router, func() { simulator.Close(); hs.Close() }, nil
 }
 
 // priceWith prices provider usage with a price table.

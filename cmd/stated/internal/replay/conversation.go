@@ -144,3 +144,47 @@ func (c *Conversation) wireTools() []wire.Tool {
 	}
 	return out
 }
+
+// step is one thing a client does that the model answers: a user turn, or the
+// recorded results of the last answer's tool calls.
+type step struct {
+	user    string        // the user turn's text; empty for results
+	results []ChatMessage // the recorded tool messages
+}
+
+// steps returns the conversation as the steps a client replays, in order. Blank
+// user turns are skipped; recorded answers are the server's to give.
+func (c *Conversation) steps() []step {
+	_, msgs := c.system()
+	var out []step
+	for i := 0; i < len(msgs); {
+		switch msgs[i].Role {
+		case "user":
+			if text := string(msgs[i].Content); strings.TrimSpace(text) != "" {
+				out = append(out, step{user: text})
+			}
+			i++
+		case "tool":
+			j := i
+			for j < len(msgs) && msgs[j].Role == "tool" {
+				j++
+			}
+			out = append(out, step{results: msgs[i:j]})
+			i = j
+		default:
+			i++
+		}
+	}
+	return out
+}
+
+// assistantTurns counts the recorded answers of the conversation.
+func (c *Conversation) assistantTurns() int {
+	n := 0
+	for _, m := range c.Messages {
+		if m.Role == "assistant" {
+			n++
+		}
+	}
+	return n
+}
