@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sort"
 	"text/tabwriter"
 	"time"
 
@@ -78,6 +79,25 @@ func replayErrors(stderr io.Writer, res *replay.Result) error {
 	if res.Errors > 0 {
 		return fmt.Errorf("replay: %d of %d conversations had errors", res.Errors,
 			res.Conversations)
+	}
+	// A baseline that fails ends its conversation on every side, so its errors
+	// make the whole comparison short: say so rather than report partial figures
+	// as if they were whole.
+	kinds := make([]string, 0, len(res.Baselines))
+	for k := range res.Baselines {
+		kinds = append(kinds, k)
+	}
+	sort.Strings(kinds)
+	for _, kind := range kinds {
+		b := res.Baselines[kind]
+		for _, e := range b.ErrorSamples(3) {
+			fmt.Fprintf(stderr, "replay error (%s baseline): %s\n", kind, e)
+		}
+		if b.Errors > 0 {
+			return fmt.Errorf("replay: the %s baseline failed in %d of %d conversations "+
+				"(is --provider-url the API root, with /v1 for openai?)", kind, b.Errors,
+				b.Conversations)
+		}
 	}
 	return nil
 }
