@@ -209,6 +209,11 @@ func TestAClientDroppedMidAnswerResumesWithoutGapsOrRepeats(t *testing.T) {
 	if deltas < 3 {
 		t.Fatal("the answer ended before the connection was cut: the test tested nothing")
 	}
+	// Regression: the client's own acknowledged turns were missing from History.
+	h := sess.History()
+	if len(h) != 2 || h[0].Kind != "user" || h[1].Seq != answer.Seq {
+		t.Fatalf("client history %+v: want the turn and its answer", h)
+	}
 }
 
 func TestOriginsAndSubprotocolAreChecked(t *testing.T) {

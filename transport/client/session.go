@@ -248,10 +248,6 @@ func (s *Session) read(ctx context.Context) (*wire.ServerFrame, error) {
 // record keeps the session's position and history up to date with a frame.
 func (s *Session) record(f *wire.ServerFrame) {
 	switch f.Type {
-	case wire.TypeAck:
-		if f.Seq > s.lastSeq {
-			s.lastSeq = f.Seq
-		}
 	case wire.TypeEvent:
 		if f.Event != nil && f.Seq == s.lastSeq+1 {
 			s.lastSeq = f.Seq
