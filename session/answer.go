@@ -162,6 +162,13 @@ func (s *Session) answerEvent(req *providers.Request, resp *providers.Response,
 		u = s.estimateUsage(&e, u)
 		e.UsageEstimate = true
 	}
+	// A stream that broke or was cancelled may have reported usage only at its
+	// start (Anthropic's message_start says output_tokens 1): the text streamed
+	// since is billed by its local count, so stopping early buys nothing free.
+	if e.Status != providers.StatusComplete && u.OutputTokens < e.Tokens {
+		u.OutputTokens = e.Tokens
+		e.UsageEstimate = true
+	}
 	e.Usage = &u
 	e.CostUSD = s.mgr.cost(e.Model, u)
 	return e

@@ -35,6 +35,7 @@ type conn struct {
 	// outMu guards queue, closed and the close reason.
 	outMu       sync.Mutex
 	queue       [][]byte
+	queuedBytes int64 // bytes queued or being written, bounded by MaxQueuedBytes
 	closed      bool
 	closeCode   int
 	closeReason string

@@ -40,12 +40,14 @@ func (c *conn) enqueue(data []byte) {
 		c.outMu.Unlock()
 		return
 	}
-	if len(c.queue) >= c.srv.cfg.MaxQueuedFrames {
+	if len(c.queue) >= c.srv.cfg.MaxQueuedFrames ||
+		c.queuedBytes+int64(len(data)) > c.srv.cfg.MaxQueuedBytes {
 		c.outMu.Unlock()
 		c.closeWith(wire.CloseSlowConsumer, "slow consumer; resume from your last seq")
 		return
 	}
 	c.queue = append(c.queue, data)
+	c.queuedBytes += int64(len(data))
 	c.outMu.Unlock()
 	c.poke()
 }
@@ -106,6 +108,9 @@ func (c *conn) writeLoop() {
 				return
 			}
 			batch[i] = nil
+			c.outMu.Lock()
+			c.queuedBytes -= int64(len(data))
+			c.outMu.Unlock()
 		}
 		if closed {
 			msg := websocket.FormatCloseMessage(code, reason)

@@ -3,6 +3,7 @@ package transport_test
 import (
 	"context"
 	"errors"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -280,5 +281,39 @@ func TestAcknowledgedTurnsSurviveARestart(t *testing.T) {
 	if _, err := client.Resume(ctx, client.Config{Servers: []string{n.url}}, "nope", 1,
 		0); !errors.As(err, &se) || se.Code != wire.CodeSessionNotFound {
 		t.Fatalf("resume of an unknown session: %v", err)
+	}
+}
+
+// Regression: the send queue was bounded in frames only, so a client that asked
+// for large frames and never read them made the server hold gigabytes.
+func TestAClientThatDoesNotReadIsClosedAtTheByteBound(t *testing.T) {
+	n := startNode(t, transport.Config{MaxQueuedBytes: 1 << 20})
+	c := dialRaw(t, n.url)
+	s := c.open()
+	c.send(`{"type":"turn","turn_id":"big","text":"` + strings.Repeat("word ", 80000) + `"}`)
+	c.answer()
+	resume := `{"type":"resume","session_id":"` + s.SessionID + `","epoch":1,"last_seq":0}`
+	for i := 0; i < 100; i++ {
+		if err := c.ws.WriteMessage(websocket.TextMessage, []byte(resume)); err != nil {
+			break // the server has closed the connection
+		}
+	}
+	c.ws.SetReadDeadline(time.Now().Add(20 * time.Second))
+	for {
+		_, _, err := c.ws.ReadMessage()
+		if err == nil {
+			continue
+		}
+		// The close frame may be lost to a reset: the server closes a socket whose
+		// frames it did not read. Either way the connection ended; a timeout means
+		// the server kept queueing.
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			t.Fatalf("the server kept the connection open: %v", err)
+		}
+		if ce, ok := err.(*websocket.CloseError); ok && ce.Code != wire.CloseSlowConsumer {
+			t.Fatalf("closed with %d, want %d", ce.Code, wire.CloseSlowConsumer)
+		}
+		return
 	}
 }

@@ -37,6 +37,10 @@ type Config struct {
 	// client that falls further behind is closed with 4000 and may resume.
 	// Default 4096.
 	MaxQueuedFrames int
+	// MaxQueuedBytes bounds the bytes of the frames waiting to be written to one
+	// client, the frame being written included; a client past it is closed with
+	// 4000 like one past MaxQueuedFrames. Default 64 MiB.
+	MaxQueuedBytes int64
 	// AllowedOrigins lists the Origin values (scheme://host[:port]) accepted besides
 	// the server's own host. A request without Origin (not from a browser) is
 	// always accepted. "*" accepts any origin.
@@ -83,6 +87,9 @@ func (c *Config) setDefaults() {
 	if c.MaxQueuedFrames == 0 {
 		c.MaxQueuedFrames = 4096
 	}
+	if c.MaxQueuedBytes == 0 {
+		c.MaxQueuedBytes = 64 << 20
+	}
 	if c.Tenant == "" {
 		c.Tenant = "default"
 	}
@@ -103,6 +110,8 @@ func (c Config) Validate() error {
 	case c.ReadTimeout <= c.PingInterval:
 		return fmt.Errorf("transport: read timeout %s must exceed ping interval %s",
 			c.ReadTimeout, c.PingInterval)
+	case c.MaxQueuedBytes < 1<<20:
+		return fmt.Errorf("transport: max queued bytes %d below 1 MiB", c.MaxQueuedBytes)
 	case c.MaxQueuedFrames < 16:
 		return fmt.Errorf("transport: max queued frames %d below 16", c.MaxQueuedFrames)
 	case c.Auth && c.Tenants == nil:
