@@ -131,6 +131,9 @@ func storedLimits(ctx context.Context, kv storage.KV, tenant string) ([]Limit, e
 type Cost struct {
 	USD    float64
 	Tokens int64
+	// Unpriced is set when the price table does not know the model: USD is then
+	// unknown, and a USD cap cannot bound the call.
+	Unpriced bool
 }
 
 // LimitError is the error of a refused call: the hard cap it would pass. It

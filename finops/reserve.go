@@ -183,6 +183,9 @@ func (b *Budgets) Reserve(ctx context.Context, c Claim) (*Reservation, error) {
 	if len(limits) == 0 {
 		return &Reservation{b: b, freed: true}, nil
 	}
+	if err := refuseUnpriced(c, limits); err != nil {
+		return nil, err
+	}
 	for range 3 {
 		now := b.now()
 		keys := make([]windowKey, len(limits))
@@ -198,6 +201,25 @@ func (b *Budgets) Reserve(ctx context.Context, c Claim) (*Reservation, error) {
 		}
 	}
 	return nil, fmt.Errorf("finops: budget windows keep moving; retry")
+}
+
+// refuseUnpriced refuses a call whose cost is unknown when a USD cap applies:
+// booked at nothing, it would pass any such cap unseen.
+func refuseUnpriced(c Claim, limits []Limit) error {
+	capped := false
+	for _, l := range limits {
+		capped = capped || l.HardUSD > 0 || l.SoftUSD > 0
+	}
+	if !capped {
+		return nil
+	}
+	for _, o := range c.Options {
+		if o.Unpriced {
+			return fmt.Errorf("%w: the model has no price, so a USD budget cannot bound "+
+				"it; add it to the price table", ErrBudgetExceeded)
+		}
+	}
+	return nil
 }
 
 // errUnloaded means a window was dropped between its load and the admission (a

@@ -277,3 +277,21 @@ func TestUpgradesAreTakenOnlyUnderEveryCap(t *testing.T) {
 		t.Fatalf("past the soft cap: %+v, %v; want the degradation", r, err)
 	}
 }
+
+// Regression: a model missing from the price table was reserved and booked at
+// nothing, so it passed any USD cap.
+func TestAnUnpricedModelIsRefusedWhereAUSDCapApplies(t *testing.T) {
+	eachKV(t, func(t *testing.T, kv storage.KV) {
+		b, _ := newBudgets(t, kv, day0)
+		unpriced := Claim{Tenant: "acme", Session: "s1",
+			Options: []Cost{{Tokens: 100, Unpriced: true}}}
+		setLimits(t, b, "acme", Limit{Scope: ScopeTenant, Window: WindowDay, HardTokens: 1000})
+		if _, err := b.Reserve(ctx, unpriced); err != nil {
+			t.Fatalf("a token cap alone refused an unpriced model: %v", err)
+		}
+		setLimits(t, b, "acme", Limit{Scope: ScopeTenant, Window: WindowDay, HardUSD: 1})
+		if _, err := b.Reserve(ctx, unpriced); !errors.Is(err, ErrBudgetExceeded) {
+			t.Fatalf("under a USD cap an unpriced model got %v, want ErrBudgetExceeded", err)
+		}
+	})
+}

@@ -225,9 +225,12 @@ func (s *Session) worstCase(f answerForm, promptTokens int) finops.Cost {
 		{CacheWrite5mTokens: promptTokens, OutputTokens: f.maxTokens},
 		{CacheWrite1hTokens: promptTokens, OutputTokens: f.maxTokens},
 	} {
-		if usd, err := s.mgr.cfg.Cost(f.model, u); err == nil {
-			c.USD = max(c.USD, usd)
+		usd, err := s.mgr.cfg.Cost(f.model, u)
+		if err != nil {
+			c.Unpriced = true
+			continue
 		}
+		c.USD = max(c.USD, usd)
 	}
 	return c
 }
