@@ -25,7 +25,8 @@ package storage
 // transaction of the batch, so with SyncWrites every Append of its own costs a
 // sync: 64 concurrent one-append transactions ran only about 1.5 times as fast as
 // one writer. Grouping appends of many sessions into one transaction makes them
-// share a single sync (about 25 times one writer's rate). Being the only writer also lets the committer check each log's last
+// share a single sync (about 25 times one writer's rate). Being the only writer
+// also lets the committer check each log's last
 // seq without racing another transaction.
 
 import (
