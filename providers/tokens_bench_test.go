@@ -68,25 +68,3 @@ func perByte(s string) time.Duration {
 	}
 	return best / time.Duration(len(s))
 }
-
-// Counting was quadratic in the length of a piece once: a MiB of one letter took a
-// second. The time a byte takes must not grow with the length of a piece (2 KiB to
-// 16 KiB, all counted exactly) or of a text (128 KiB to 1 MiB); the bound leaves a
-// busy machine four times the room, and quadratic growth would pass it twice over.
-func TestCountTokensTimeGrowsLinearly(t *testing.T) {
-	if testing.Short() {
-		t.Skip("times a few MiB of counting")
-	}
-	CountTokens("load the tokenizer")
-	inputs := append(hardInputs(), struct{ name, text string }{"CJK", genCJK(7, mib)})
-	for _, in := range inputs {
-		for _, size := range [][2]int{{2 * kib, 16 * kib}, {128 * kib, mib}} {
-			small, large := cutValid(in.text, size[0]), cutValid(in.text, size[1])
-			ts, tl := perByte(small), perByte(large)
-			if tl > 4*ts+time.Nanosecond {
-				t.Errorf("%s: a byte of %d took %v, of %d %v: more than linear", in.name,
-					len(small), ts, len(large), tl)
-			}
-		}
-	}
-}

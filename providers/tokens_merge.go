@@ -5,15 +5,19 @@ import "math"
 // Byte pair encoding of one piece: start from single bytes and, again and again,
 // merge the adjacent pair whose concatenation has the lowest rank in the vocabulary,
 // the leftmost one on a tie, until no adjacent pair is in the vocabulary. The number
-// of parts left is the number of tokens. Both merges below give exactly the parts
-// tiktoken's own merge gives; they differ only in how they find the next pair.
+// of parts left is the number of tokens. Three merges give exactly the parts
+// tiktoken's own merge gives and differ only in how they find the next pair:
+// mergeSmall scans all pairs (short pieces), mergeTree keeps a tournament tree
+// (longer pieces) and mergeWaves a queue that works in waves of one rank (long runs
+// of one or two characters, where most pairs share a rank). tiktoken scans all
+// pairs and moves the rest down after each merge, quadratic in the piece.
 
 // noRank marks a pair that is not in the vocabulary, and a part that was merged away.
 const noRank = math.MaxUint32
 
 // smallPiece is the longest piece merged by scanning all pairs for the lowest rank
 // at every step: quadratic, but without set-up, and the fastest for short pieces.
-const smallPiece = 32
+const smallPiece = 16
 
 // mergeSmall returns the number of tokens in piece, of 2 to smallPiece bytes.
 func (c *counter) mergeSmall(piece string) int {
@@ -54,19 +58,18 @@ func (c *counter) mergeSmall(piece string) int {
 	return parts
 }
 
-// mergeScratch is the working memory of mergeLong.
+// mergeScratch is the working memory of mergeWaves and mergeTree.
 type mergeScratch struct {
 	next  []int32  // next[i]: where the part after the part that starts at i starts
 	prev  []int32  // prev[i]: where the part before it starts, or -1
 	token []uint32 // token[i]: the token of the part that starts at i
 	rank  []uint32 // rank[i]: rank of the pair that starts at i, or noRank
 	queue pairQueue
+	tree  []uint64 // the tournament tree of mergeTree
 }
 
-// start makes the scratch hold piece as one part a byte, with every pair of bytes
-// that is a token queued.
-func (sc *mergeScratch) start(piece string, v *vocabulary) {
-	n := len(piece)
+// sizeFor makes the arrays of the scratch n long.
+func (sc *mergeScratch) sizeFor(n int) {
 	if cap(sc.next) < n {
 		sc.next = make([]int32, n)
 		sc.prev = make([]int32, n)
@@ -74,15 +77,16 @@ func (sc *mergeScratch) start(piece string, v *vocabulary) {
 		sc.rank = make([]uint32, n)
 	}
 	sc.next, sc.prev, sc.token, sc.rank = sc.next[:n], sc.prev[:n], sc.token[:n], sc.rank[:n]
-	sc.queue.reset(n)
+}
 
+// start makes the scratch hold piece as one part a byte, with every pair of bytes
+// that is a token queued.
+func (sc *mergeScratch) start(piece string, v *vocabulary) {
+	n := len(piece)
+	sc.sizeFor(n)
+	sc.queue.reset(n)
 	for i := range sc.next {
-		sc.next[i] = int32(i) + 1
-	}
-	for i := range sc.prev {
-		sc.prev[i] = int32(i) - 1
-	}
-	for i := range sc.token {
+		sc.next[i], sc.prev[i] = int32(i)+1, int32(i)-1
 		sc.token[i] = v.byteToken(piece[i])
 	}
 	sc.rank[n-1] = noRank
@@ -94,12 +98,12 @@ func (sc *mergeScratch) start(piece string, v *vocabulary) {
 	}
 }
 
-// mergeLong returns the number of tokens in piece, in about O(n log n) for n bytes.
+// mergeWaves returns the number of tokens in piece, in about O(n log n) for n bytes.
 // The parts form a linked list over byte offsets and a pairQueue hands out the
 // pair tiktoken merges next. A merge changes the pairs on both sides; their new
 // ranks are queued and the old entries are skipped when they come up, since their
 // rank no longer matches.
-func (c *counter) mergeLong(piece string) int {
+func (c *counter) mergeWaves(piece string) int {
 	sc := &c.merge
 	sc.start(piece, c.vocab)
 	next, prev, token, rank, q := sc.next, sc.prev, sc.token, sc.rank, &sc.queue

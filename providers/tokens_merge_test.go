@@ -27,7 +27,18 @@ func longPieces(n int) []struct{ name, text string } {
 	}
 }
 
-// exactCount counts a single piece with the merge and no chunks.
+// merges are the three merges, which must give the same count for every piece.
+var merges = []struct {
+	name  string
+	merge func(c *counter, piece string) int
+}{
+	{"the small merge", (*counter).mergeSmall},
+	{"the wave merge", (*counter).mergeWaves},
+	{"the tree merge", (*counter).mergeTree},
+}
+
+// exactCount counts a single piece with each long merge and no chunks, and fails
+// unless they agree.
 func exactCount(t *testing.T, piece string) int {
 	t.Helper()
 	tk, err := loadTokenizer()
@@ -37,11 +48,12 @@ func exactCount(t *testing.T, piece string) int {
 	if end := tk.classes.pieceEnd(piece, 0); end != len(piece) {
 		t.Fatalf("the text is not one piece: the first ends at %d of %d", end, len(piece))
 	}
-	c := &counter{vocab: tk.vocab}
-	if len(piece) <= smallPiece {
-		return c.mergeSmall(piece)
+	c := &counter{tk: tk, vocab: tk.vocab}
+	waves, tree := c.mergeWaves(piece), c.mergeTree(piece)
+	if waves != tree {
+		t.Fatalf("the wave merge gives %d tokens, the tree merge %d", waves, tree)
 	}
-	return c.mergeLong(piece)
+	return waves
 }
 
 func TestLongPiecesEqualTiktoken(t *testing.T) {
@@ -58,19 +70,22 @@ func TestLongPiecesEqualTiktoken(t *testing.T) {
 	}
 }
 
-func TestBothMergesAgree(t *testing.T) {
+func TestAllMergesAgreeOnShortPieces(t *testing.T) {
 	tk, err := loadTokenizer()
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &counter{vocab: tk.vocab}
+	c := &counter{tk: tk, vocab: tk.vocab}
 	for _, tt := range longPieces(smallPiece) {
 		t.Run(tt.name, func(t *testing.T) {
 			for end := 2; end <= len(tt.text); end++ {
 				piece := tt.text[:end]
-				if small, long := c.mergeSmall(piece), c.mergeLong(piece); small != long {
-					t.Fatalf("%q: the small merge gives %d tokens, the long one %d",
-						piece, small, long)
+				want := c.mergeSmall(piece)
+				for _, m := range merges[1:] {
+					if got := m.merge(c, piece); got != want {
+						t.Fatalf("%q: %s gives %d tokens, the small merge %d", piece,
+							m.name, got, want)
+					}
 				}
 			}
 		})
@@ -134,6 +149,72 @@ func TestPairQueueHandsOutTheLeastPairFirst(t *testing.T) {
 		}
 		if len(want) > 0 {
 			t.Fatalf("round %d: the queue ran dry with %d pairs left", round, len(want))
+		}
+	}
+}
+
+// plainBPE counts the tokens of piece with tiktoken's own merge: scan all pairs for
+// the lowest rank, leftmost on a tie, and merge it, until no pair is a token.
+func plainBPE(ranks map[string]int, piece string) int {
+	parts := make([]string, len(piece))
+	for i := range piece {
+		parts[i] = piece[i : i+1]
+	}
+	for {
+		best, bestRank := -1, 0
+		for i := 0; i+1 < len(parts); i++ {
+			if r, ok := ranks[parts[i]+parts[i+1]]; ok && (best < 0 || r < bestRank) {
+				best, bestRank = i, r
+			}
+		}
+		if best < 0 {
+			return len(parts)
+		}
+		parts[best] += parts[best+1]
+		parts = slices.Delete(parts, best+1, best+2)
+	}
+}
+
+// madeUpRanks returns a vocabulary of every byte and of random strings of a few
+// letters with random ranks, so that a token often ranks below the tokens it is
+// made of: o200k_base seldom lets that show, and the merges must still handle it.
+func madeUpRanks(seed uint64) map[string]int {
+	r := newRand(seed)
+	ranks := map[string]int{}
+	for b := range 256 {
+		ranks[string([]byte{byte(b)})] = b
+	}
+	order := r.Perm(300)
+	for len(ranks) < 256+len(order) {
+		token := genAlphabet(r.Uint64(), 2+r.IntN(4), "abcd")
+		if _, ok := ranks[token]; !ok {
+			ranks[token] = 256 + order[len(ranks)-256]
+		}
+	}
+	return ranks
+}
+
+func TestMergesEqualPlainBPEOnAMadeUpVocabulary(t *testing.T) {
+	for seed := range uint64(20) {
+		ranks := madeUpRanks(seed)
+		vocab, err := newVocabulary(ranks)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := &counter{vocab: vocab}
+		r := newRand(seed)
+		for range 200 {
+			piece := genAlphabet(r.Uint64(), 2+r.IntN(300), "abcd")
+			want := plainBPE(ranks, piece)
+			for _, m := range merges {
+				if m.name == "the small merge" && len(piece) > smallPiece {
+					continue
+				}
+				if got := m.merge(c, piece); got != want {
+					t.Fatalf("vocabulary %d, %q: %s gives %d tokens, plain BPE %d",
+						seed, piece, m.name, got, want)
+				}
+			}
 		}
 	}
 }
