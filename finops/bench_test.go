@@ -21,6 +21,7 @@ func BenchmarkLedgerRecord(b *testing.B) {
 		b.Fatal(err)
 	}
 	l := NewLedger(kv, nil)
+	b.ReportAllocs()
 	b.ResetTimer()
 	for i := range b.N {
 		if err := l.Record(ctx, entry("acme", "s1", uint64(i+1), i%1000, 0.001)); err != nil {
@@ -38,6 +39,7 @@ func BenchmarkReserve(b *testing.B) {
 		{Scope: ScopeTenant, Window: WindowMonth, HardUSD: 1e9},
 		{Scope: ScopeSession, Window: WindowTotal, HardUSD: 1e9}})
 	claim := Claim{Tenant: "acme", Session: "s1", Options: []Cost{{USD: 0.01, Tokens: 5000}}}
+	b.ReportAllocs()
 	b.ResetTimer()
 	for range b.N {
 		r, err := bu.Reserve(ctx, claim)
@@ -67,6 +69,7 @@ func BenchmarkReport(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+	b.ReportAllocs()
 	b.ResetTimer()
 	for range b.N {
 		if _, err := l.Report(ctx, Query{Tenant: "acme"}, GroupModel); err != nil {
