@@ -43,6 +43,10 @@ const (
 	PurposeRollup Purpose = "rollup"
 	// PurposeSummary is any other summary the server asks for.
 	PurposeSummary Purpose = "summary"
+	// PurposeUnstored is an answer whose turn was never stored (its durable
+	// append failed after the provider call had started): it is booked on the seq
+	// the answer was admitted at, though the log holds no event there.
+	PurposeUnstored Purpose = "unstored"
 )
 
 // Limits on ledger entries.

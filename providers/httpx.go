@@ -26,10 +26,12 @@ const (
 // Post sends body as a JSON POST to url with header through client and returns
 // the response, whatever its status. A failure before any response becomes ctx's
 // error when ctx ended, and otherwise a temporary *Error of Type TypeConnection
-// (see ConnectionError). The caller closes the response body.
+// (see ConnectionError). The caller closes the response body. The first request
+// sent under a Trace (WithTrace) reports to it when it was fully written.
 func Post(ctx context.Context, client *http.Client, provider, url string,
 	header http.Header, body []byte) (*http.Response, error) {
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	hreq, err := http.NewRequestWithContext(traced(ctx), http.MethodPost, url,
+		bytes.NewReader(body))
 	if err != nil {
 		return nil, fmt.Errorf("providers: %s: build http request: %w", provider, err)
 	}

@@ -10,6 +10,7 @@ package providers
 import (
 	"context"
 	"encoding/json"
+	"time"
 )
 
 // Provider sends one request to a model and streams the answer.
@@ -55,6 +56,11 @@ type Request struct {
 	// Fallback lists the models to try, in order, when Model fails before anything
 	// streamed with an error a retry could help (see Fallback). Adapters ignore it.
 	Fallback []string
+	// Encoded, when not nil, keeps the bytes the adapter encodes for Messages
+	// between the requests of one conversation, so that only new or changed
+	// messages are encoded again; the body is the same either way. Nil encodes
+	// every message.
+	Encoded *EncodedCache
 }
 
 // Tool is a function the model may call. InputSchema is a JSON Schema object and
@@ -75,6 +81,10 @@ type Message struct {
 	ToolCalls  []ToolCall
 	ToolCallID string
 	IsError    bool
+	// Key names the message within its conversation for an EncodedCache: a
+	// message with the same Key and the same content as one of an earlier request
+	// reuses its bytes. Zero: never reused.
+	Key uint64
 }
 
 // ToolCall is a call the model made. Arguments is the JSON text of the arguments as
@@ -136,6 +146,10 @@ type Delta struct {
 	ID        string
 	Name      string
 	Arguments string
+	// At is when the upstream bytes that completed the delta were read from the
+	// provider's response body (the last body Read that returned data); zero when
+	// unknown.
+	At time.Time
 }
 
 // Status is how an answer ended.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"time"
 )
 
 // DefaultSSEMaxLine is the longest SSE line, in bytes, that a reader accepts when
@@ -68,6 +69,7 @@ type SSEReader struct {
 	pending bool   // a field line arrived since the last blank line
 	lastID  string
 	names   map[string]string // interned event names, so a repeated name costs nothing
+	readAt  time.Time         // when the last Read of src that returned data returned
 
 	err error // sticky: once set, every Next returns it
 }
@@ -105,6 +107,11 @@ func (r *SSEReader) Next() (SSEEvent, error) {
 		r.field(line)
 	}
 }
+
+// LastRead returns when the last Read of the underlying stream that returned data
+// returned: for the event Next just returned, when the bytes that completed it
+// were read. It is the zero time before any data is read.
+func (r *SSEReader) LastRead() time.Time { return r.readAt }
 
 // nextLine returns the next line without its line end. The line aliases the read
 // buffer and is valid until the next call.
@@ -208,6 +215,9 @@ func (r *SSEReader) fill() error {
 	for range sseMaxEmptyReads {
 		n, err := r.src.Read(r.buf[r.end:])
 		r.end += n
+		if n > 0 {
+			r.readAt = time.Now()
+		}
 		if err == io.EOF {
 			r.eof = true
 			return nil

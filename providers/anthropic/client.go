@@ -85,7 +85,7 @@ func (c *Client) Name() string { return providerName }
 // Config.MaxResponseBytes gives providers.ErrResponseTooLarge.
 func (c *Client) Complete(ctx context.Context, req *providers.Request,
 	onDelta func(providers.Delta)) (*providers.Response, error) {
-	body, err := MarshalRequest(req)
+	body, err := marshalEncoded(req)
 	if err != nil {
 		return nil, err
 	}

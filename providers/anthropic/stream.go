@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/stated-dev/stated/providers"
 )
@@ -75,6 +76,7 @@ func readStream(ctx context.Context, body io.Reader,
 		if err != nil {
 			return d.partial(), readError(ctx, err)
 		}
+		d.at = events.LastRead()
 		if err := d.handle(ev); err != nil {
 			return d.partial(), err
 		}
@@ -98,6 +100,7 @@ func readError(ctx context.Context, err error) error {
 // decoder assembles a Response from the events of one stream.
 type decoder struct {
 	onDelta  func(providers.Delta)
+	at       time.Time // when the bytes of the event being handled were read
 	model    string
 	text     strings.Builder
 	calls    []providers.ToolCall // ID and Name; the arguments are in args
@@ -276,6 +279,7 @@ func streamError(w *wireError) error {
 }
 
 func (d *decoder) emit(delta providers.Delta) {
+	delta.At = d.at
 	if d.onDelta != nil {
 		d.onDelta(delta)
 	}

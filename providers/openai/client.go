@@ -106,7 +106,7 @@ func (c *Client) Complete(ctx context.Context, req *providers.Request,
 	if c.compatErr != nil {
 		return nil, c.compatErr
 	}
-	body, err := marshalRequest(req, &c.compat)
+	body, err := marshalEncoded(req, &c.compat)
 	if err != nil {
 		return nil, err
 	}

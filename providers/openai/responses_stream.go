@@ -77,6 +77,7 @@ func readResponsesStream(ctx context.Context, body io.Reader,
 		if err != nil {
 			return d.partial(), readError(ctx, err)
 		}
+		d.at = events.LastRead()
 		if err := d.handle(ev); err != nil {
 			return d.partial(), err
 		}

@@ -115,10 +115,20 @@ func deltaChunk(delta, finish string) string {
 
 const doneEvent = "data: [DONE]\n\n"
 
-// deltaLog records the deltas of one call.
-type deltaLog struct{ deltas []providers.Delta }
+// deltaLog records the deltas of one call, without their read times (At), which
+// differ from run to run; it counts the deltas that had none.
+type deltaLog struct {
+	deltas    []providers.Delta
+	unstamped int
+}
 
-func (l *deltaLog) add(d providers.Delta) { l.deltas = append(l.deltas, d) }
+func (l *deltaLog) add(d providers.Delta) {
+	if d.At.IsZero() {
+		l.unstamped++
+	}
+	d.At = time.Time{}
+	l.deltas = append(l.deltas, d)
+}
 
 // text is the concatenation of the text deltas.
 func (l *deltaLog) text() string {
