@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/stated-dev/stated/providers"
@@ -17,18 +18,46 @@ import (
 // The answer runs on the manager's context, not the client's: a client that drops
 // does not stop it, and is billed for it all the same.
 func (s *Session) startAnswerLocked(received time.Time) error {
-	s.running = true
-	seq := s.lastSeqLocked() + 1
-	s.partial = &Partial{Seq: seq}
-	req, fits := s.nextRequestLocked()
-	if err := s.admitAnswerLocked(req, s.requestTokensLocked(), seq); err != nil {
-		s.running, s.partial = false, nil
+	next, err := s.admitNextLocked()
+	if err != nil {
 		return err
 	}
+	s.launchLocked(next, received)
+	return nil
+}
+
+// nextAnswer is an answer admitted and not yet launched.
+type nextAnswer struct {
+	req  *providers.Request
+	seq  uint64
+	fits bool // the request fits the model's window without a rollup first
+}
+
+// admitNextLocked marks the session running, lays out the request of the answer
+// to the end of the log and admits it (admitAnswerLocked). On a refusal the
+// session is not running. s.mu must be held.
+func (s *Session) admitNextLocked() (nextAnswer, error) {
+	s.running = true
+	next := nextAnswer{seq: s.lastSeqLocked() + 1}
+	s.partial = &Partial{Seq: next.seq}
+	next.req, next.fits = s.nextRequestLocked()
+	if err := s.admitAnswerLocked(next.req, s.requestTokensLocked(), next.seq); err != nil {
+		s.running, s.partial = false, nil
+		return nextAnswer{}, err
+	}
+	return next, nil
+}
+
+// launchLocked runs the admitted answer on a goroutine the manager owns and
+// returns a channel closed once it has ended (finish included), or nil when
+// shutdown refused it. s.mu must be held.
+func (s *Session) launchLocked(next nextAnswer, received time.Time) <-chan struct{} {
 	ctx, stop := context.WithCancel(s.mgr.answerCtx)
 	s.stop, s.stopped = stop, false
+	req, seq, done := next.req, next.seq, make(chan struct{})
 	if !s.mgr.goAnswer(func() {
-		if !fits {
+		defer close(done)
+		if !next.fits {
 			req, seq = s.fitRequest(ctx) // a rollup first: the next seq is its
 		}
 		s.answer(ctx, req, seq, received)
@@ -38,8 +67,9 @@ func (s *Session) startAnswerLocked(received time.Time) error {
 		stop()
 		s.running, s.partial, s.stop = false, nil, nil
 		s.releaseLocked()
+		return nil
 	}
-	return nil
+	return done
 }
 
 // Cancel stops the answer in flight. The answer is stored with what it said so far,
@@ -66,21 +96,24 @@ func (s *Session) answer(ctx context.Context, req *providers.Request, seq uint64
 		return
 	}
 
-	sent := time.Now()
+	sent, trace := time.Now(), &providers.Trace{}
+	ctx = providers.WithTrace(ctx, trace) // reports when the request was written
 	var firstDelta time.Time
+	// text is the answer's text so far; see relay.
+	var text strings.Builder
 	req.Fallback = s.settings.FallbackModels // fixed for the session's life: no lock
 	resp, err := s.mgr.provider.Complete(ctx, req, func(d providers.Delta) {
 		if firstDelta.IsZero() {
 			firstDelta = time.Now()
 		}
-		s.relay(seq, d)
+		s.relay(seq, d, &text)
 	})
 	e := s.answerEvent(req, resp, err)
 	if s.cancelled() && err != nil {
 		e.Status, e.ErrorCode = providers.StatusAborted, "cancelled"
 	}
 	e.Timing = &Timing{
-		AddedMS: ms(sent.Sub(received)),
+		AddedMS: ms(s.mgr.observeAdded(received, sent, trace)),
 		TotalMS: ms(time.Since(sent)),
 	}
 	if !firstDelta.IsZero() {
@@ -96,7 +129,10 @@ func (s *Session) cancelled() bool {
 }
 
 // relay adds a delta to the answer in flight and passes it to the subscribers.
-func (s *Session) relay(seq uint64, d providers.Delta) {
+// text holds the answer's text so far: the partial's Text is a view of it, so a
+// delta costs its own length, not the answer's, and a snapshot of the partial
+// keeps the text it had (a Builder never changes the bytes it has written).
+func (s *Session) relay(seq uint64, d providers.Delta, text *strings.Builder) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	p := s.partial
@@ -107,7 +143,8 @@ func (s *Session) relay(seq uint64, d providers.Delta) {
 	switch d.Kind {
 	case providers.DeltaText:
 		n.Offset = len(p.Text)
-		p.Text += d.Text
+		text.WriteString(d.Text)
+		p.Text = text.String()
 	case providers.DeltaToolCall:
 		for len(p.ToolCalls) <= d.Index {
 			p.ToolCalls = append(p.ToolCalls, providers.ToolCall{})
@@ -182,7 +219,7 @@ func (s *Session) estimateUsage(e *Event, seen providers.Usage) providers.Usage 
 	defer s.mu.Unlock()
 	u := seen
 	if u.PromptTokens() == 0 {
-		u.InputTokens = s.promptTokensLocked()
+		u.InputTokens = s.sentTokensLocked()
 	}
 	if u.OutputTokens < e.Tokens {
 		u.OutputTokens = e.Tokens
@@ -202,6 +239,10 @@ func (s *Session) finish(e Event, cause error) {
 	if s.stop != nil {
 		s.stop()
 		s.stop, s.stopped = nil, false
+	}
+	if s.abandoned != nil {
+		s.finishAbandonedLocked(&e) // its turn was not stored (overlap.go)
+		return
 	}
 
 	// The answer is stored even during shutdown: the context of the store write

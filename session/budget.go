@@ -143,6 +143,9 @@ func (s *Session) admitAnswerLocked(req *providers.Request, promptTokens int,
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		res, err := b.Reserve(ctx, claim)
+		if err != nil && s.staging {
+			return err // stored after the turn (overlap.go)
+		}
 		if err != nil {
 			return s.refuseLocked(err)
 		}

@@ -82,11 +82,11 @@ func (h *finopsHarness) entries(session string) []finops.Entry {
 func TestEveryAnswerIsBookedWithWhatAStatelessClientWouldHavePaid(t *testing.T) {
 	h := newFinopsHarness(t, Guard{})
 	s, rec := h.open(Settings{})
-	for _, id := range []string{"u1", "u2"} {
+	for i, id := range []string{"u1", "u2"} {
 		if _, err := s.Submit(ctx, rec, userTurn(id, "hello "+id)); err != nil {
 			t.Fatal(err)
 		}
-		rec.waitAnswers(t, len(h.entries(s.ID()))+1)
+		rec.waitAnswers(t, i+1)
 		waitFor(t, "the ledger entry", func() bool { return len(h.entries(s.ID())) >= 1 })
 	}
 	waitFor(t, "two entries", func() bool { return len(h.entries(s.ID())) == 2 })

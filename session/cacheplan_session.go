@@ -46,6 +46,7 @@ func (s *Session) requestLocked() *prompt {
 		}
 	}
 	p.req.Cache = cachePlan(p, mi, params)
+	p.req.Encoded = &s.cache.encoded
 	s.lastPrompt = p
 	return p
 }
@@ -57,6 +58,14 @@ func (s *Session) layoutLocked() *prompt {
 		s.cache = newLayoutCache()
 	}
 	return layoutCached(&s.settings, s.events, s.cache)
+}
+
+// logIndexLocked returns the session's log index, up to date. s.mu must be held.
+func (s *Session) logIndexLocked() *logIndex {
+	if s.cache == nil {
+		s.cache = newLayoutCache()
+	}
+	return s.cache.indexOf(s.events)
 }
 
 // presetPauseShare is the share of a preset's gaps past five minutes above which

@@ -316,6 +316,7 @@ func (s *Session) appendAllLocked(ctx context.Context, events []Event) error {
 		e := &s.events[i]
 		if e.Kind != KindAssistant {
 			s.turnIDs[e.TurnID] = e.Seq
+			s.mgr.turns.Add(1)
 		}
 		s.publishLocked(nil, e)
 	}

@@ -123,6 +123,9 @@ func (s *Session) guardLocked() error {
 	if reason == "" {
 		return nil
 	}
+	if s.staging {
+		return fmt.Errorf("%w: %s", ErrPaused, detail) // stored after the turn (overlap.go)
+	}
 	e := Event{Kind: KindPaused, Time: s.mgr.now().UTC(),
 		Guard: &GuardNote{Reason: reason, Detail: detail}}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

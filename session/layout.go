@@ -74,6 +74,9 @@ func layout(st *Settings, events []Event) *prompt {
 type layoutCache struct {
 	head    int // tokens of tools and system; 0 until counted
 	digests map[uint64][32]byte
+	index   *logIndex              // the log read so far (logindex.go)
+	encoded providers.EncodedCache // the adapter's bytes of the last request's messages
+	stubs   map[string]int         // token counts of the stubs shown so far
 }
 
 func newLayoutCache() *layoutCache {
@@ -93,8 +96,16 @@ func (c *layoutCache) headTokens(st *Settings) int {
 
 // layoutCached is layout with what it computes kept in cache.
 func layoutCached(st *Settings, events []Event, cache *layoutCache) *prompt {
-	cp := latestCheckpoint(events)
-	units := unitsOf(events)
+	idx := cache.indexOf(events)
+	return layoutAt(st, events, cache, idx, idx.checkpoint(events))
+}
+
+// layoutAt lays out events, whose index is idx, with the checkpoint cp in force.
+// It reads only the units the prompt shows: the pinned ones the checkpoint
+// folded and those after it.
+func layoutAt(st *Settings, events []Event, cache *layoutCache, idx *logIndex,
+	cp checkpointView) *prompt {
+	units := idx.units
 	p := &prompt{
 		req: &providers.Request{
 			Model: st.Model, MaxTokens: st.MaxTokens, Tools: st.Tools, System: st.System,
@@ -107,15 +118,19 @@ func layoutCached(st *Settings, events []Event, cache *layoutCache) *prompt {
 	if cp.summary != "" {
 		b.addSummary(cp)
 	}
-	folded := 0
-	for i := range units {
-		u := &units[i]
-		if u.lastSeq <= cp.through && !u.pinned {
-			folded += u.tokens
-			continue
+	first := idx.firstAfter(cp.through)
+	folded := idx.tokensBefore(first)
+	for _, i := range idx.pinned {
+		if i >= first {
+			break
 		}
+		folded -= units[i].tokens
+		b.addUnit(&units[i], i == len(units)-1)
+	}
+	for i := first; i < len(units); i++ {
+		u := &units[i]
 		b.addUnit(u, i == len(units)-1)
-		if u.lastSeq > cp.through && !u.pinned {
+		if !u.pinned {
 			p.foldable += u.tokens
 		}
 	}
@@ -182,7 +197,7 @@ func newPromptBuilder(p *prompt, policy ContextPolicy, events []Event,
 func (b *promptBuilder) addSummary(cp checkpointView) {
 	text := summaryText(cp.summary, cp.through)
 	b.p.summary = 0
-	b.push(providers.Message{Role: providers.RoleUser, Text: text},
+	b.push(providers.Message{Role: providers.RoleUser, Text: text, Key: summaryKey | cp.through},
 		msgInfo{tokens: cp.summaryTokens + messageFraming + summaryFramingTokens, blocks: 1})
 }
 
@@ -247,9 +262,15 @@ func (b *promptBuilder) push(m providers.Message, info msgInfo) {
 			return
 		}
 	}
+	if m.Key == 0 {
+		m.Key = info.lastSeq // the message's content follows from its events
+	}
 	b.p.req.Messages = append(msgs, m)
 	b.p.info = append(b.p.info, info)
 }
+
+// summaryKey marks the Key of a summary message, which shows no event of its own.
+const summaryKey = 1 << 63
 
 func joinText(a, b string) string {
 	switch {

@@ -62,6 +62,10 @@ type Config struct {
 	// Ownership decides which node of a cluster serves each session (owner.go).
 	// Nil: this node serves every session, as a single node does.
 	Ownership Ownership
+	// ObserveAdded receives, once per answer, the time the server added before the
+	// provider call: from the turn's Input.Received to the first attempt's request
+	// written upstream (Timing.AddedMS). Nil records nothing.
+	ObserveAdded func(time.Duration)
 }
 
 func (c *Config) setDefaults() {
@@ -125,6 +129,7 @@ type Manager struct {
 
 	traffic trafficTable // requests by shared prefix, for TTLs and cache keys
 	rollups atomic.Int64 // background rollups running
+	turns   atomic.Int64 // user turns and tool results accepted since start
 	rates   sync.Map     // model -> rates
 	presets sync.Map     // KV key of a preset version -> Preset (versions never change)
 }
@@ -360,7 +365,7 @@ func (m *Manager) Close(ctx context.Context) error {
 // janitor evicts sessions that have been idle past the idle timeout.
 func (m *Manager) janitor() {
 	defer close(m.janitorDone)
-	tick := time.NewTicker(m.cfg.IdleTimeout / 4)
+	tick := time.NewTicker(janitorTick(m.cfg.IdleTimeout))
 	defer tick.Stop()
 	for {
 		select {
@@ -370,6 +375,13 @@ func (m *Manager) janitor() {
 			m.evictIdle(time.Now().Add(-m.cfg.IdleTimeout))
 		}
 	}
+}
+
+// janitorTick is how often the janitor looks for idle sessions: a quarter of the
+// idle timeout, within 100ms to 1 minute, so a session is evicted at most one
+// tick after its timeout.
+func janitorTick(idle time.Duration) time.Duration {
+	return min(max(idle/4, 100*time.Millisecond), time.Minute)
 }
 
 // evictIdle drops from memory the sessions unused since before cutoff, releases
@@ -383,17 +395,43 @@ func (m *Manager) evictIdle(cutoff time.Time) int {
 
 // takeIdle removes the sessions unused since before cutoff from the live ones
 // and returns their IDs.
+//
+// A session's lock comes before the manager's (a session asks the manager, for
+// closing or goAnswer, with its lock held), so the live sessions are listed
+// first and each is then checked and removed under its own lock: holding m.mu
+// while taking a session's lock deadlocked against a turn being admitted.
 func (m *Manager) takeIdle(cutoff time.Time) []string {
 	m.mu.Lock()
-	defer m.mu.Unlock()
+	live := make([]*Session, 0, len(m.live))
+	for _, s := range m.live {
+		live = append(live, s)
+	}
+	m.mu.Unlock()
+
 	var ids []string
-	for id, s := range m.live {
-		if since, idle := s.idleSince(); idle && since.Before(cutoff) {
-			delete(m.live, id)
-			ids = append(ids, id)
+	for _, s := range live {
+		if m.takeIfIdle(s, cutoff) {
+			ids = append(ids, s.id)
 		}
 	}
 	return ids
+}
+
+// takeIfIdle removes s from the live sessions if it is still the one held for
+// its ID and, as idleSince tells, has been idle since before cutoff.
+func (m *Manager) takeIfIdle(s *Session, cutoff time.Time) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.subs) > 0 || s.running || !s.lastUsed.Before(cutoff) {
+		return false
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.live[s.id] != s {
+		return false
+	}
+	delete(m.live, s.id)
+	return true
 }
 
 // RollupsRunning returns the number of rollups whose summary is being written
@@ -407,6 +445,27 @@ func (m *Manager) RollupsRunning() int { return int(m.rollups.Load()) }
 func (m *Manager) deciding() func() {
 	m.rollups.Add(1)
 	return func() { m.rollups.Add(-1) }
+}
+
+// TurnsAccepted returns the number of user turns and tool results the sessions
+// have accepted (stored) since the manager started; duplicates count once.
+func (m *Manager) TurnsAccepted() int64 { return m.turns.Load() }
+
+// observeAdded returns the time the server added before an answer's provider
+// call, from received (the turn's last frame read) to the first request written
+// upstream as t reports it, or to sent when no write was reported (a provider that
+// is not HTTP, or a request that failed before it was written), and passes it to
+// Config.ObserveAdded.
+func (m *Manager) observeAdded(received, sent time.Time, t *providers.Trace) time.Duration {
+	end := sent
+	if wrote, ok := t.WroteRequest(); ok {
+		end = wrote
+	}
+	d := end.Sub(received)
+	if m.cfg.ObserveAdded != nil {
+		m.cfg.ObserveAdded(d)
+	}
+	return d
 }
 
 // LiveSessions returns the number of sessions in memory.

@@ -3,8 +3,6 @@ package session
 import (
 	"crypto/sha256"
 	"fmt"
-
-	"github.com/stated-dev/stated/providers"
 )
 
 // unit is the smallest run of the log that a prompt shows or leaves out whole: a
@@ -113,7 +111,7 @@ func (b *promptBuilder) digest(e *Event) [32]byte {
 
 // stubbed books the tokens a stub saves and returns it with its count.
 func (b *promptBuilder) stubbed(e *Event, stub string) (string, int) {
-	n := providers.CountTokens(stub)
+	n := b.cache.stubTokens(stub)
 	if e.Tokens > n {
 		b.saved += e.Tokens - n
 	}
@@ -136,10 +134,15 @@ func elidedStub(e *Event, tool string) string {
 // answers (a turn of an agent is one answer, whatever started it).
 func rationCandidates(policy *ContextPolicy, events []Event, through uint64,
 	elided map[uint64]bool) []uint64 {
+	return rationCandidatesIn(policy, events, unitsOf(events), through, elided)
+}
+
+// rationCandidatesIn is rationCandidates over units, the units of events.
+func rationCandidatesIn(policy *ContextPolicy, events []Event, units []unit, through uint64,
+	elided map[uint64]bool) []uint64 {
 	if !policy.rationOn() {
 		return nil
 	}
-	units := unitsOf(events)
 	var out []uint64
 	answersAfter := 0
 	for i := len(units) - 1; i >= 0 && units[i].lastSeq > through; i-- {

@@ -142,7 +142,7 @@ func (s *Session) appendReadyLocked() {
 // previous one when the plan writes none). s.mu must be held.
 func (s *Session) appendCheckpointLocked(plan checkpointPlan, text string,
 	res *summaryResult) {
-	if latestCheckpoint(s.events).through != plan.prev.through {
+	if s.logIndexLocked().checkpoint(s.events).through != plan.prev.through {
 		return // the log moved to another checkpoint meanwhile: this one is stale
 	}
 	e := Event{Kind: KindRollup, Time: s.mgr.now().UTC(), Rollup: &plan.cp}
@@ -204,13 +204,14 @@ func (s *Session) bookRollupLocked(ctx context.Context, e *Event) {
 func (s *Session) planCheckpointLocked(force bool) (checkpointPlan, bool) {
 	pol := &s.settings.Context
 	cur := s.layoutLocked()
-	prev := latestCheckpoint(s.events)
-	horizon := min(max(answersIn(s.events), minHorizon), maxHorizon)
+	idx := s.logIndexLocked()
+	prev := idx.checkpoint(s.events)
+	horizon := min(max(idx.answers, minHorizon), maxHorizon)
 	r := s.mgr.ratesFor(s.settings.Model)
 	sr := s.mgr.ratesFor(pol.SummaryModel)
 
 	var options []checkpointPlan
-	if fold, through := foldPoint(pol, s.events, cur, prev, force); len(fold) > 0 {
+	if fold, through := foldPoint(pol, idx, cur, prev, force); len(fold) > 0 {
 		options = append(options, s.option(cur, prev, fold, through, horizon, r, sr))
 	}
 	if !force {
@@ -251,7 +252,8 @@ func (s *Session) option(cur *prompt, prev checkpointView, fold []int, through u
 			keep[seq] = true
 		}
 	}
-	for _, seq := range rationCandidates(pol, s.events, through, keep) {
+	idx := s.logIndexLocked()
+	for _, seq := range rationCandidatesIn(pol, s.events, idx.units, through, keep) {
 		keep[seq] = true
 	}
 	plan := checkpointPlan{prev: prev, summary: len(fold) > 0, fold: fold,
@@ -265,7 +267,10 @@ func (s *Session) option(cur *prompt, prev checkpointView, fold []int, through u
 		plan.budget = summaryBudget(foldTokens + prev.summaryTokens)
 	}
 
-	next := layoutWith(&s.settings, s.events, plan, s.cache)
+	next := cur
+	if plan.summary || !sameSeqs(plan.cp.Elided, prev.elided) {
+		next = layoutWith(&s.settings, s.events, plan, s.cache)
+	}
 	f := &plan.cp.Figures
 	f.PromptTokens, f.NewPromptTokens = cur.tokens(), next.tokens()
 	f.FoldedTokens = foldTokens
@@ -286,13 +291,29 @@ func (s *Session) option(cur *prompt, prev checkpointView, fold []int, through u
 // the summary counted at its budget.
 func layoutWith(st *Settings, events []Event, plan checkpointPlan,
 	cache *layoutCache) *prompt {
-	e := Event{Kind: KindRollup, Rollup: &plan.cp, Text: plan.prev.summary,
-		Tokens: plan.prev.summaryTokens}
+	cp := checkpointView{through: plan.cp.Through, summary: plan.prev.summary,
+		summaryTokens: plan.prev.summaryTokens,
+		elided:        make(map[uint64]bool, len(plan.cp.Elided))}
 	if plan.summary {
-		e.Text, e.Tokens = "(summary to be written)", plan.budget
+		cp.summary, cp.summaryTokens = "(summary to be written)", plan.budget
 	}
-	e.Seq = uint64(len(events)) + 1
-	return layoutCached(st, append(events[:len(events):len(events)], e), cache)
+	for _, seq := range plan.cp.Elided {
+		cp.elided[seq] = true
+	}
+	return layoutAt(st, events, cache, cache.indexOf(events), cp)
+}
+
+// sameSeqs reports whether seqs holds exactly the seqs of set.
+func sameSeqs(seqs []uint64, set map[uint64]bool) bool {
+	if len(seqs) != len(set) {
+		return false
+	}
+	for _, seq := range seqs {
+		if !set[seq] {
+			return false
+		}
+	}
+	return true
 }
 
 // changedTokens is the token count of next from the first message that differs
@@ -314,7 +335,7 @@ func changedTokens(cur, next *prompt) int {
 // reach: the oldest unpinned units after the checkpoint, until what is left is
 // at most the low watermark, never the newest unit. None unless the verbatim
 // turns pass the high watermark; with force, every unit but the newest.
-func foldPoint(pol *ContextPolicy, events []Event, cur *prompt, prev checkpointView,
+func foldPoint(pol *ContextPolicy, idx *logIndex, cur *prompt, prev checkpointView,
 	force bool) ([]int, uint64) {
 	if !pol.rollupOn() || (!force && cur.foldable <= pol.RollupHighTokens) {
 		return nil, prev.through
@@ -323,11 +344,11 @@ func foldPoint(pol *ContextPolicy, events []Event, cur *prompt, prev checkpointV
 	if force {
 		low = 0 // the request does not fit: fold all that may be
 	}
-	units := unitsOf(events)
+	units := idx.units
 	left := cur.foldable
 	var fold []int
 	through := prev.through
-	i := 0
+	i := idx.firstAfter(prev.through)
 	for ; i < len(units)-1 && left > low; i++ {
 		u := &units[i]
 		if u.lastSeq <= prev.through || u.pinned {
@@ -339,23 +360,12 @@ func foldPoint(pol *ContextPolicy, events []Event, cur *prompt, prev checkpointV
 	}
 	// A fold that ends on a user turn takes its answer too, so the turns kept start
 	// with a question rather than an answer to a folded one.
-	if i > 0 && i < len(units)-1 && units[i-1].user && units[i-1].lastSeq == through &&
+	if len(fold) > 0 && i < len(units)-1 && units[i-1].user && units[i-1].lastSeq == through &&
 		!units[i].user && !units[i].pinned {
 		fold = append(fold, units[i].events...)
 		through = units[i].lastSeq
 	}
 	return fold, through
-}
-
-// answersIn counts the answers of a log.
-func answersIn(events []Event) int {
-	n := 0
-	for i := range events {
-		if events[i].Kind == KindAssistant && events[i].answered() {
-			n++
-		}
-	}
-	return n
 }
 
 func sortedSeqs(set map[uint64]bool) []uint64 {

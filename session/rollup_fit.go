@@ -116,20 +116,15 @@ func (s *Session) admitTokensLocked(in *Input) error {
 	add := providers.CountTokens(in.Text) + messageFraming
 	window := s.mgr.modelInfo(s.settings.Model).window
 	limit := window - s.settings.MaxTokens
-	raw := s.settingsTokens
-	for i := range s.events {
-		raw += s.events[i].Tokens + messageFraming
-	}
+	idx := s.logIndexLocked()
+	raw := s.settingsTokens + idx.raw
 	if raw+add <= limit {
 		return nil // the whole log fits: no need to lay it out
 	}
 	least := s.settingsTokens + maxSummaryTokens + summaryFramingTokens + messageFraming + add
-	units := unitsOf(s.events)
-	for i := range units {
-		last := i == len(units)-1 && in.Kind == KindToolResult
-		if units[i].pinned || last {
-			least += units[i].tokens
-		}
+	least += idx.pinnedTokens()
+	if n := len(idx.units); n > 0 && in.Kind == KindToolResult && !idx.units[n-1].pinned {
+		least += idx.units[n-1].tokens
 	}
 	if least > limit {
 		return fmt.Errorf("%w: at least %d tokens with %d for the answer; %s takes %d",

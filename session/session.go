@@ -9,7 +9,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/stated-dev/stated/providers"
-	"github.com/stated-dev/stated/storage"
 )
 
 // Session is a live session: its log in memory, the answer in flight and the
@@ -43,6 +42,12 @@ type Session struct {
 	subs     map[Subscriber]struct{}
 	lastUsed time.Time
 	dropped  bool // this node no longer owns the session (owner.go)
+
+	// The overlap of a turn's durable append with its answer's start (overlap.go).
+	staging bool // a turn is staged: an admission refuses without storing anything
+	// abandoned is the prompt sent for the answer in flight when its turn was not
+	// stored; nil when none.
+	abandoned *prompt
 
 	// The budget's and the runaway guard's state (budget.go, guard.go).
 	admission *admission // the budget's decision for the answer in flight
@@ -99,6 +104,15 @@ func (s *Session) ID() string { return s.id }
 // submitter, gets a NoteAck; the others a NoteEvent) and, when the turn completes
 // what the model waits for, starts the answer. It returns the stored event.
 //
+// The answer starts while the turn is being made durable, so its request may
+// reach the provider before the turn is stored; nothing of the answer reaches a
+// subscriber before the ack. When the append fails, nothing is acknowledged, the
+// answer is cancelled at once and never stored, and what the provider reports it
+// cost is booked (finops.PurposeUnstored). When the process stops after the
+// provider call started and before the turn was durable, the turn was never
+// acknowledged: the client sends it again and it is answered once then; the
+// call of the lost attempt is not booked.
+//
 // A turn ID seen before is acknowledged again with its original event and not run
 // twice; reusing it for a different turn yields ErrTurnIDConflict. Errors:
 // ErrInvalid, ErrEmptyTurn, ErrBusy, ErrUnknownToolCall, ErrToolResultsPending,
@@ -132,15 +146,17 @@ func (s *Session) Submit(ctx context.Context, sub Subscriber, in Input) (*Event,
 		ValueUSD: in.ValueUSD, Priority: in.Priority,
 	}
 	e.Tokens = countTokens(&e)
-	stored, err := s.appendLocked(ctx, e)
+	answer := len(s.pending) == 0 || len(s.pending) == 1 && s.pending[in.ToolCallID]
+	stored, late, err := s.appendTurnLocked(ctx, e, answer, in.Received)
 	if err != nil {
 		return nil, err
 	}
 	s.turnIDs[in.TurnID] = stored.Seq
+	s.mgr.turns.Add(1)
 	delete(s.pending, in.ToolCallID)
 	s.publishLocked(sub, stored)
 
-	if len(s.pending) == 0 {
+	if late {
 		// A refusal of the budget or the runaway guard comes after the ack: the
 		// turn is stored, its answer is not started.
 		if err := s.startAnswerLocked(in.Received); err != nil {
@@ -227,22 +243,11 @@ func (s *Session) needsAnswerLocked(failedToo bool) bool {
 // appendLocked numbers e, stores it durably and adds it to the in-memory log. s.mu
 // must be held. The returned pointer stays valid until the log is evicted.
 func (s *Session) appendLocked(ctx context.Context, e Event) (*Event, error) {
-	if err := s.checkWritableLocked(); err != nil {
-		return nil, err
-	}
-	e.Seq = s.lastSeqLocked() + 1
-	data, err := encodeEvent(&e)
+	st, err := s.stageLocked(e)
 	if err != nil {
 		return nil, err
 	}
-	rec := []storage.Record{{Seq: e.Seq, Data: data}}
-	if err := s.mgr.store.Append(ctx, s.id, rec); err != nil {
-		s.onAppendFailedLocked(err)
-		return nil, fmt.Errorf("session: append to %s: %w", s.id, err)
-	}
-	s.events = append(s.events, e)
-	s.lastUsed = time.Now()
-	return &s.events[len(s.events)-1], nil
+	return s.commitLocked(ctx, st)
 }
 
 // publishLocked tells every subscriber about a new durable event; from, if not
