@@ -142,6 +142,7 @@ type Server struct {
 	openai   *openaiAPI
 	tickets  *tickets
 	metrics  *metrics
+	stats    serverStats // the figures of GET /stats (stats.go)
 
 	// mu guards conns, shut and relays.
 	mu     sync.Mutex
@@ -163,7 +164,10 @@ func NewServer(cfg Config, sessions *session.Manager) (*Server, error) {
 		mux:   http.NewServeMux(),
 	}
 	s.upgrader = websocket.Upgrader{
-		ReadBufferSize:  1024,
+		// A frame larger than the read buffer is read past it, straight into the
+		// message; the buffer only needs to hold a frame's header and the small
+		// frames, and every connection keeps it.
+		ReadBufferSize:  256,
 		WriteBufferSize: 4096,
 		// Write buffers are taken from the pool only while a frame is written, so
 		// an idle connection holds none.
@@ -175,6 +179,7 @@ func NewServer(cfg Config, sessions *session.Manager) (*Server, error) {
 	}
 	s.mux.HandleFunc("GET /v1/ws", s.serveWS)
 	s.mux.HandleFunc("GET /healthz", s.serveHealth)
+	s.mux.HandleFunc("GET /stats", s.serveStats)
 	s.webRoutes(s.mux)
 	s.tickets, s.metrics = newTickets(cfg.TicketTTL), newMetrics()
 	if cfg.Ledger != nil {
@@ -247,11 +252,14 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	c := newConn(s, ws)
 	c.tenant = p.tenant
 	if !s.track(c) {
-		c.closeWith(wire.CloseGoingAway, "server shutting down")
+		c.refuse(wire.CloseGoingAway, "server shutting down")
 		return
 	}
-	defer s.untrack(c)
-	c.run()
+	// The connection runs on a goroutine of its own and the handler returns, so
+	// the HTTP server frees what it held for the request (its buffers, the
+	// request): an idle connection keeps only its own state.
+	c.ended = s.countConnection()
+	go c.run()
 }
 
 func hasSubprotocol(r *http.Request, want string) bool {

@@ -217,10 +217,7 @@ func (s *Server) onAttach(msg *nats.Msg) {
 		return
 	}
 	replyAttach(msg, attachReply{OK: true})
-	go func() {
-		defer s.untrack(c)
-		c.run()
-	}()
+	go c.run() // run untracks c when it ends
 }
 
 func replyAttach(msg *nats.Msg, r attachReply) {
