@@ -43,6 +43,7 @@ type serveConfig struct {
 	simNow       func() time.Time
 	LogLevel     string        // --log-level, STATED_LOG_LEVEL: debug, info, warn, error
 	DrainTimeout time.Duration // --drain-timeout, STATED_DRAIN_TIMEOUT
+	IdleTimeout  time.Duration // --idle-timeout, STATED_IDLE_TIMEOUT: idle session in memory
 
 	AnthropicKey, AnthropicURL string // ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL
 	OpenAIKey, OpenAIURL       string // OPENAI_API_KEY, OPENAI_BASE_URL
@@ -79,6 +80,8 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 		"debug, info, warn or error")
 	fs.DurationVar(&c.DrainTimeout, "drain-timeout", c.envDuration("STATED_DRAIN_TIMEOUT",
 		30*time.Second), "how long shutdown waits for running answers")
+	fs.DurationVar(&c.IdleTimeout, "idle-timeout", c.envDuration("STATED_IDLE_TIMEOUT",
+		10*time.Minute), "how long a session with no connection and no answer stays in memory")
 	c.AnthropicKey, c.AnthropicURL = os.Getenv("ANTHROPIC_API_KEY"), os.Getenv("ANTHROPIC_BASE_URL")
 	c.OpenAIKey, c.OpenAIURL = os.Getenv("OPENAI_API_KEY"), os.Getenv("OPENAI_BASE_URL")
 }
@@ -121,6 +124,8 @@ func (c *serveConfig) resolve() error {
 		return fmt.Errorf("%w: --max-tokens must be between 1 and 64000", errUsage)
 	case c.DrainTimeout < 0:
 		return fmt.Errorf("%w: --drain-timeout must not be negative", errUsage)
+	case c.IdleTimeout < time.Second:
+		return fmt.Errorf("%w: --idle-timeout must be at least 1s", errUsage)
 	}
 	if _, err := parseLevel(c.LogLevel); err != nil {
 		return err

@@ -5,6 +5,7 @@
 //	stated replay [flags] FILE...
 //	                         replay recorded conversations against a server
 //	stated report [flags]    summarize the ledger: cost, savings, top sessions
+//	stated bench [flags]     measure a running server: turns, latency, CPU, memory
 //
 // Run "stated COMMAND -h" for a command's flags.
 package main
@@ -44,6 +45,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = replayCmd(ctx, rest, stdout, stderr)
 	case "report":
 		err = reportCmd(ctx, rest, stdout, stderr)
+	case "bench":
+		err = benchCmd(ctx, rest, stdout, stderr)
 	case "help":
 		fmt.Fprintln(stdout, usage)
 		return 0
@@ -72,4 +75,5 @@ const usage = `usage:
   stated sim --addr HOST:PORT [--replies FILE...]
   stated replay --server ws://HOST:PORT [--system-file FILE] [--concurrency N] [--json] FILE...
   stated report --data DIR | --server http://HOST:PORT [--from DAY] [--to DAY] [--json]
+  stated bench --server ws://HOST:PORT --sessions N --turns M [--rate R] [--idle] [--json]
 run "stated COMMAND -h" for all flags`

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/stated-dev/stated/finops"
@@ -67,8 +68,14 @@ func serve(ctx context.Context, cfg *serveConfig, log *slog.Logger) error {
 	}
 	defer cl.leave()
 
+	var stats atomic.Pointer[transport.Server] // takes the added times once made
 	sessions, err := session.NewManager(session.Config{
-		Model: cfg.Model, MaxTokens: cfg.MaxTokens, Logger: log,
+		Model: cfg.Model, MaxTokens: cfg.MaxTokens, Logger: log, IdleTimeout: cfg.IdleTimeout,
+		ObserveAdded: func(d time.Duration) {
+			if s := stats.Load(); s != nil {
+				s.ObserveAdded(d)
+			}
+		},
 		Cost:    priceWith(fin.prices),
 		Context: cfg.Savings.policy(), Presets: kv, Now: cfg.simNow,
 		CacheKeyRPM: cfg.Savings.CacheKeyRPM,
@@ -93,6 +100,7 @@ func serve(ctx context.Context, cfg *serveConfig, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	stats.Store(api)
 	if err := cl.serveRelays(api); err != nil {
 		return err
 	}
