@@ -86,8 +86,10 @@ const (
 	jsPublishRetries = 20
 	jsPublishWait    = 50 * time.Millisecond
 	// jsReaderAttempts and jsReaderTimeout bound the creation of a read's
-	// consumer.
-	jsReaderAttempts = 3
+	// consumer. For seconds after a server is lost, each attempt may be placed
+	// on it (one chance in three with three replicas); six attempts make a
+	// read fail that way about once in 700.
+	jsReaderAttempts = 6
 	jsReaderTimeout  = 2 * time.Second
 	// jsReaderIdle is how long the server keeps a read's consumer that its reader
 	// abandoned; a reader deletes it when done.
