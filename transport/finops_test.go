@@ -333,11 +333,20 @@ func TestMetricsParseAndCountTheLedger(t *testing.T) {
 	if status, _ := n.do("GET", "/metrics", key, ""); status != http.StatusForbidden {
 		t.Fatalf("metrics for a tenant's key: %d, want 403", status)
 	}
-	status, body := n.do("GET", "/metrics", testAdminKey, "")
-	if status != http.StatusOK {
-		t.Fatalf("GET /metrics: %d", status)
+	// The ledger's observers count an entry just after it is booked, so the usage
+	// report may show the call a moment before the metrics do.
+	var samples map[string]float64
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		status, body := n.do("GET", "/metrics", testAdminKey, "")
+		if status != http.StatusOK {
+			t.Fatalf("GET /metrics: %d", status)
+		}
+		samples = parseExposition(t, string(body))
+		calls := `stated_calls_total{tenant="acme",model="claude-sonnet-4-5",status="complete"}`
+		if samples[calls] > 0 || time.Now().After(deadline) {
+			break
+		}
 	}
-	samples := parseExposition(t, string(body))
 	for _, name := range []string{
 		`stated_tokens_total{tenant="acme",model="claude-sonnet-4-5",category="output"}`,
 		`stated_cost_usd_total{tenant="acme",model="claude-sonnet-4-5"}`,

@@ -164,7 +164,9 @@ type attachReply struct {
 // EnableRelays makes the server part of a cluster: it serves virtual
 // connections forwarded by other nodes for the sessions it owns, and forwards
 // its own clients to the owners of sessions it does not own. Call it once,
-// before serving. Shutdown stops it.
+// before serving. When it returns, the NATS server holds the node's attach
+// subscription, so another node's attach request finds it; it fails when the
+// NATS server does not confirm that within the attach timeout. Shutdown stops it.
 func (s *Server) EnableRelays(cfg RelayConfig) error {
 	cfg.setDefaults()
 	if err := cfg.validate(); err != nil {
@@ -173,6 +175,12 @@ func (s *Server) EnableRelays(cfg RelayConfig) error {
 	r := &relays{cfg: cfg}
 	sub, err := cfg.Conn.Subscribe(attachSubject(cfg.Node), s.onAttach)
 	if err != nil {
+		return fmt.Errorf("transport: relays: %w", err)
+	}
+	// Subscribe only buffers the subscription: the round trip makes the NATS
+	// server hold it before another node may ask for a connection.
+	if err := cfg.Conn.FlushTimeout(cfg.AttachTimeout); err != nil {
+		_ = sub.Unsubscribe()
 		return fmt.Errorf("transport: relays: %w", err)
 	}
 	r.attach = sub
