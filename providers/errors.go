@@ -20,6 +20,8 @@ var (
 	// matches ErrBadStream.
 	ErrResponseTooLarge = fmt.Errorf("providers: response passed its size limit: %w",
 		ErrBadStream)
+	// ErrInvalidOptions means options given to a constructor are out of bounds.
+	ErrInvalidOptions = errors.New("providers: invalid options")
 )
 
 // Error types the adapters and decorators of this package set themselves.

@@ -229,21 +229,13 @@ func toolInput(arguments string) json.RawMessage {
 // message ended up in (two planned messages in one wire message share a marker),
 // and the request-level marker of automatic caching.
 func placeBreakpoints(wire *wireRequest, wireOf []int, plan providers.CachePlan) error {
-	marks, err := planMarks(wire, wireOf, plan)
+	marks, err := checkedMarks(len(wire.System) > 0 || len(wire.Tools) > 0,
+		len(wire.Messages), len(wireOf), func(i int) int { return wireOf[i] }, plan)
 	if err != nil {
 		return err
 	}
-	if len(marks) > maxBreakpoints {
-		return fmt.Errorf("%w: the cache plan places %d", ErrTooManyBreakpoints, len(marks))
-	}
-	if err := checkTTLOrder(marks); err != nil {
-		return err
-	}
 	for _, m := range marks {
-		cc := &cacheControl{Type: "ephemeral"}
-		if m.ttl == "1h" {
-			cc.TTL = "1h"
-		}
+		cc := m.control()
 		switch {
 		case m.pos == systemPos && len(wire.System) > 0:
 			wire.System[len(wire.System)-1].CacheControl = cc
@@ -269,8 +261,39 @@ type mark struct {
 	ttl string // "5m" or "1h"
 }
 
-// planMarks lists the plan's breakpoints in prompt order, one per position.
-func planMarks(wire *wireRequest, wireOf []int, plan providers.CachePlan) ([]mark, error) {
+// control is the cache_control marker of m.
+func (m mark) control() *cacheControl {
+	cc := &cacheControl{Type: "ephemeral"}
+	if m.ttl == "1h" {
+		cc.TTL = "1h"
+	}
+	return cc
+}
+
+// checkedMarks is planMarks checked against the API's rules: at most
+// maxBreakpoints, and no 1-hour one after a 5-minute one.
+func checkedMarks(prefix bool, nWire, nMsgs int, wireOf func(i int) int,
+	plan providers.CachePlan) ([]mark, error) {
+	marks, err := planMarks(prefix, nWire, nMsgs, wireOf, plan)
+	if err != nil {
+		return nil, err
+	}
+	if len(marks) > maxBreakpoints {
+		return nil, fmt.Errorf("%w: the cache plan places %d", ErrTooManyBreakpoints,
+			len(marks))
+	}
+	if err := checkTTLOrder(marks); err != nil {
+		return nil, err
+	}
+	return marks, nil
+}
+
+// planMarks lists the plan's breakpoints in prompt order, one per position, for
+// a request of nMsgs neutral messages in nWire wire messages, with a system
+// prompt or tools when prefix is true; wireOf(i) is the wire message of neutral
+// message i.
+func planMarks(prefix bool, nWire, nMsgs int, wireOf func(i int) int,
+	plan providers.CachePlan) ([]mark, error) {
 	// The TTLs are checked even where they place nothing: a typo should not wait
 	// for the first request that uses it.
 	defaultTTL, err := cacheTTL("", plan.TTL)
@@ -283,22 +306,22 @@ func planMarks(wire *wireRequest, wireOf []int, plan providers.CachePlan) ([]mar
 	}
 
 	var marks []mark
-	if plan.System && (len(wire.System) > 0 || len(wire.Tools) > 0) {
+	if plan.System && prefix {
 		marks = append(marks, mark{pos: systemPos, ttl: systemTTL})
 	}
 	for _, i := range plan.Messages {
-		if i < 0 || i >= len(wireOf) {
+		if i < 0 || i >= nMsgs {
 			return nil, fmt.Errorf("%w: cache plan names message %d of %d",
-				ErrInvalidRequest, i, len(wireOf))
+				ErrInvalidRequest, i, nMsgs)
 		}
 		ttl, err := cacheTTL(plan.MessageTTL[i], plan.TTL)
 		if err != nil {
 			return nil, err
 		}
-		marks = append(marks, mark{pos: wireOf[i], ttl: ttl})
+		marks = append(marks, mark{pos: wireOf(i), ttl: ttl})
 	}
 	if plan.Auto {
-		marks = append(marks, mark{pos: len(wire.Messages), ttl: defaultTTL})
+		marks = append(marks, mark{pos: nWire, ttl: defaultTTL})
 	}
 	slices.SortStableFunc(marks, func(a, b mark) int { return cmp.Compare(a.pos, b.pos) })
 

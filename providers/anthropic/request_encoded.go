@@ -7,9 +7,12 @@ import (
 	"github.com/stated-dev/stated/providers"
 )
 
-// marshalEncoded is MarshalRequest reusing, from req.Encoded, the bytes of the
-// messages an earlier request of the conversation encoded: the same checks, the
-// same bytes. Without a cache it is MarshalRequest.
+// marshalEncoded is MarshalRequest reusing, from req.Encoded, the bytes an
+// earlier request of the conversation encoded: those of its messages, and of its
+// system prompt and tools. The same checks, the same bytes. Only the messages
+// the cache does not hold are translated to wire blocks, so what a request costs
+// beyond copying bytes does not grow with the conversation. Without a cache it is
+// MarshalRequest.
 func marshalEncoded(req *providers.Request) ([]byte, error) {
 	if req == nil || req.Encoded == nil {
 		return MarshalRequest(req)
@@ -17,45 +20,169 @@ func marshalEncoded(req *providers.Request) ([]byte, error) {
 	if err := validate(req); err != nil {
 		return nil, err
 	}
-	wire := wireRequest{Model: req.Model, MaxTokens: req.MaxTokens, Stream: true}
-	tools, err := buildTools(req.Tools)
+	sys, err := systemMark(req)
+	if err != nil {
+		return MarshalRequest(req) // the same error, after the same checks before it
+	}
+	preamble, err := encodedPreamble(req, sys)
 	if err != nil {
 		return nil, err
 	}
-	wire.Tools = tools
-	if req.System != "" {
-		wire.System = []wireBlock{{Type: "text", Text: req.System}}
-	}
-	messages, wireOf, err := buildMessages(req.Messages)
+	nWire, err := checkLayout(req.Messages)
 	if err != nil {
 		return nil, err
 	}
-	wire.Messages = messages
-	if err := placeBreakpoints(&wire, wireOf, req.Cache); err != nil {
+	marks, err := checkedMarks(req.System != "" || len(req.Tools) > 0, nWire,
+		len(req.Messages), func(i int) int { return wireIndex(req.Messages, i) }, req.Cache)
+	if err != nil {
 		return nil, err
 	}
 
-	// Everything but the messages, with an empty list where they go: nothing
-	// after the list (the request's cache_control, stream) can hold its text.
-	wire.Messages = []wireMessage{}
+	// Everything but the tools, the system prompt and the messages, with an empty
+	// list where the messages go: nothing after the list (the request's
+	// cache_control, stream) can hold its text.
+	wire := wireRequest{Model: req.Model, MaxTokens: req.MaxTokens, Stream: true,
+		Messages: []wireMessage{}}
+	if auto := markAt(marks, nWire); auto != nil {
+		wire.CacheControl = auto.control()
+	}
 	head, err := encode(&wire)
 	if err != nil {
 		return nil, err
 	}
+	list := []byte(`"messages":[`)
 	at := bytes.LastIndex(head, []byte(`"messages":[]`))
 	if at < 0 {
 		return nil, fmt.Errorf("%w: no messages list in the body", ErrInvalidRequest)
 	}
-	at += len(`"messages":[`)
-	body := make([]byte, 0, len(head)+encodedSize(req.Messages))
+	body := make([]byte, 0, len(head)+len(preamble)+encodedSize(req.Messages))
 	body = append(body, head[:at]...)
-	body, err = appendMessages(body, req, messages, wireOf)
+	body = append(body, preamble...)
+	body = append(body, list...)
+	if body, err = appendMessages(body, req, marks); err != nil {
+		return nil, err
+	}
+	body = append(body, head[at+len(list):]...)
+	req.Encoded.Sweep()
+	return body, nil
+}
+
+// systemMark is the plan's system breakpoint, nil when it places none; its error
+// is planMarks' for a TTL it does not know.
+func systemMark(req *providers.Request) (*mark, error) {
+	defaultTTL, err := cacheTTL("", req.Cache.TTL)
 	if err != nil {
 		return nil, err
 	}
-	body = append(body, head[at:]...)
-	req.Encoded.Sweep()
-	return body, nil
+	ttl, err := cacheTTL(req.Cache.SystemTTL, defaultTTL)
+	if err != nil {
+		return nil, err
+	}
+	if !req.Cache.System || req.System == "" && len(req.Tools) == 0 {
+		return nil, nil
+	}
+	return &mark{pos: systemPos, ttl: ttl}, nil
+}
+
+// encodedPreamble returns the bytes of the tools and the system prompt, each
+// field followed by a comma, from the cache when it has them. Their variant is
+// the system breakpoint sys (nil for none), the one mark they can carry.
+func encodedPreamble(req *providers.Request, sys *mark) ([]byte, error) {
+	variant := ""
+	if sys != nil {
+		variant = "cc:" + sys.ttl
+	}
+	cache := req.Encoded
+	if data, ok := cache.GetPreamble(providerName, variant, req.System, req.Tools); ok {
+		return data, nil
+	}
+	tools, err := buildTools(req.Tools)
+	if err != nil {
+		return nil, err
+	}
+	var system []wireBlock
+	if req.System != "" {
+		system = []wireBlock{{Type: "text", Text: req.System}}
+	}
+	switch {
+	case sys != nil && len(system) > 0:
+		system[0].CacheControl = sys.control()
+	case sys != nil:
+		tools[len(tools)-1].CacheControl = sys.control()
+	}
+	var data []byte
+	if data, err = appendField(data, "tools", tools, len(tools) > 0); err != nil {
+		return nil, err
+	}
+	if data, err = appendField(data, "system", system, len(system) > 0); err != nil {
+		return nil, err
+	}
+	cache.PutPreamble(providerName, variant, req.System, req.Tools, data)
+	return data, nil
+}
+
+// appendField appends `"name":value,` when present is true, as encode writes the
+// field within the request.
+func appendField(data []byte, name string, value any, present bool) ([]byte, error) {
+	if !present {
+		return data, nil
+	}
+	b, err := encodeValue(value)
+	if err != nil {
+		return nil, err
+	}
+	data = append(data, `"`+name+`":`...)
+	data = append(data, b...)
+	return append(data, ','), nil
+}
+
+// checkLayout checks the messages as buildMessages does, with the same errors,
+// without building their blocks, and returns how many wire messages they make.
+func checkLayout(msgs []providers.Message) (int, error) {
+	n := 0
+	for i := range msgs {
+		m := &msgs[i]
+		switch m.Role {
+		case providers.RoleUser:
+			if !joinsPrevious(msgs, i) && m.Text == "" {
+				return 0, fmt.Errorf("%w: message %d: empty user message",
+					ErrInvalidRequest, i)
+			}
+		case providers.RoleAssistant:
+			if m.Text == "" && len(m.ToolCalls) == 0 {
+				return 0, fmt.Errorf("%w: message %d: empty assistant message",
+					ErrInvalidRequest, i)
+			}
+		case providers.RoleTool:
+		default:
+			return 0, fmt.Errorf("%w: message %d: unknown role %q",
+				ErrInvalidRequest, i, m.Role)
+		}
+		if !joinsPrevious(msgs, i) {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// joinsPrevious reports whether buildMessages puts message i into the wire
+// message of message i-1: a tool result or a user message right after a tool
+// result, since the API wants user and assistant to alternate.
+func joinsPrevious(msgs []providers.Message, i int) bool {
+	return i > 0 && msgs[i-1].Role == providers.RoleTool &&
+		(msgs[i].Role == providers.RoleTool || msgs[i].Role == providers.RoleUser)
+}
+
+// wireIndex is the wire message buildMessages puts message i into. It walks the
+// messages before i: the cache plan names a few messages per request.
+func wireIndex(msgs []providers.Message, i int) int {
+	w := -1
+	for j := 0; j <= i; j++ {
+		if !joinsPrevious(msgs, j) {
+			w++
+		}
+	}
+	return w
 }
 
 // encodedSize estimates the bytes of the messages' JSON, to size the body once.
@@ -71,35 +198,66 @@ func encodedSize(msgs []providers.Message) int {
 }
 
 // appendMessages appends the wire messages, each neutral message's blocks from
-// the cache when it has them, encoded and stored when not.
-func appendMessages(body []byte, req *providers.Request, messages []wireMessage,
-	wireOf []int) ([]byte, error) {
-	next := make([]int, len(messages)) // the next block of each wire message
-	for i := range req.Messages {
-		m := &req.Messages[i]
-		w := wireOf[i]
-		blocks := messages[w].Content[next[w] : next[w]+blockCount(m)]
-		first := i == 0 || wireOf[i-1] != w
-		last := i == len(req.Messages)-1 || wireOf[i+1] != w
-		if first && w > 0 {
-			body = append(body, ',')
-		}
+// the cache when it has them, built, encoded and stored when not.
+func appendMessages(body []byte, req *providers.Request, marks []mark) ([]byte, error) {
+	msgs := req.Messages
+	w, blocksInWire := -1, 0
+	for i := range msgs {
+		m := &msgs[i]
+		first := !joinsPrevious(msgs, i)
+		last := i == len(msgs)-1 || !joinsPrevious(msgs, i+1)
 		if first {
-			body = append(body, `{"role":"`+messages[w].Role+`","content":[`...)
+			w++
+			if w > 0 {
+				body = append(body, ',')
+			}
+			role := "user"
+			if m.Role == providers.RoleAssistant {
+				role = "assistant"
+			}
+			body = append(body, `{"role":"`+role+`","content":[`...)
+			blocksInWire = 0
 		}
-		if len(blocks) > 0 && next[w] > 0 {
-			body = append(body, ',')
-		}
-		next[w] += len(blocks)
-		var err error
-		if body, err = appendBlocks(body, req.Encoded, m, blocks); err != nil {
-			return nil, err
+		if n := blockCount(m); n > 0 {
+			if blocksInWire > 0 {
+				body = append(body, ',')
+			}
+			blocksInWire += n
+			var cc *mark
+			if lastWithBlocks(msgs, i) {
+				cc = markAt(marks, w) // the wire message's last block carries it
+			}
+			var err error
+			if body, err = appendBlocks(body, req.Encoded, m, cc); err != nil {
+				return nil, err
+			}
 		}
 		if last {
 			body = append(body, "]}"...)
 		}
 	}
 	return body, nil
+}
+
+// lastWithBlocks reports whether no message after message i in its wire message
+// has blocks.
+func lastWithBlocks(msgs []providers.Message, i int) bool {
+	for j := i + 1; j < len(msgs) && joinsPrevious(msgs, j); j++ {
+		if blockCount(&msgs[j]) > 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// markAt returns the mark on wire message w, nil when there is none.
+func markAt(marks []mark, w int) *mark {
+	for i := range marks {
+		if marks[i].pos == w {
+			return &marks[i]
+		}
+	}
+	return nil
 }
 
 // blockCount is how many content blocks buildMessages makes of m.
@@ -119,24 +277,37 @@ func blockCount(m *providers.Message) int {
 	return 1
 }
 
-// appendBlocks appends the blocks of one neutral message, comma-separated. The
-// variant is the cache_control of its last block: a breakpoint that moves
-// changes only the bytes of the messages it leaves and reaches.
-func appendBlocks(body []byte, cache *providers.EncodedCache, m *providers.Message,
-	blocks []wireBlock) ([]byte, error) {
-	if len(blocks) == 0 {
-		return body, nil
+// messageBlocks is the blocks buildMessages makes of m.
+func messageBlocks(m *providers.Message) []wireBlock {
+	switch m.Role {
+	case providers.RoleAssistant:
+		return assistantBlocks(*m)
+	case providers.RoleTool:
+		return []wireBlock{toolResultBlock(*m)}
 	}
+	return []wireBlock{{Type: "text", Text: m.Text}}
+}
+
+// appendBlocks appends the blocks of one neutral message, comma-separated; cc,
+// when not nil, is the breakpoint on its last block. The variant is that
+// breakpoint: a breakpoint that moves changes only the bytes of the messages it
+// leaves and reaches.
+func appendBlocks(body []byte, cache *providers.EncodedCache, m *providers.Message,
+	cc *mark) ([]byte, error) {
 	variant := ""
-	if cc := blocks[len(blocks)-1].CacheControl; cc != nil {
-		variant = "cc:" + cc.TTL
+	if cc != nil {
+		variant = "cc:" + cc.control().TTL
 	}
 	if data, ok := cache.Get(providerName, m, variant); ok {
 		return append(body, data...), nil
 	}
+	blocks := messageBlocks(m)
+	if cc != nil {
+		blocks[len(blocks)-1].CacheControl = cc.control()
+	}
 	var data []byte
 	for j := range blocks {
-		b, err := encodeBlock(&blocks[j])
+		b, err := encodeValue(&blocks[j])
 		if err != nil {
 			return nil, err
 		}
@@ -149,11 +320,12 @@ func appendBlocks(body []byte, cache *providers.EncodedCache, m *providers.Messa
 	return append(body, data...), nil
 }
 
-// encodeBlock encodes one block as encode encodes it within the request.
-func encodeBlock(b *wireBlock) ([]byte, error) {
+// encodeValue encodes one part of a request as encode encodes it within the
+// request.
+func encodeValue(v any) ([]byte, error) {
 	var buf bytes.Buffer
 	enc := newEncoder(&buf)
-	if err := enc.Encode(b); err != nil {
+	if err := enc.Encode(v); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidRequest, err)
 	}
 	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
