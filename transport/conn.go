@@ -46,6 +46,9 @@ type conn struct {
 	closeCode   int
 	closeReason string
 	writers     sync.WaitGroup // the writer goroutine, while one runs
+	// writeLoopFn is c.writeLoop, bound once: a go statement on a method value
+	// would allocate its closure at every start of the writer.
+	writeLoopFn func()
 
 	// ended, if not nil, is called when the connection has ended.
 	ended func()

@@ -36,12 +36,8 @@ func (c *conn) Deliver(n session.Note) {
 		c.closeWith(wire.CloseSessionMoved, "the session moved to another node; resume")
 		return
 	}
-	data, ok := c.encode(frameOf(n))
-	if !ok {
-		return
-	}
 	if n.Kind == session.NoteDelta {
-		f := outFrame{data: data}
+		f := outFrame{data: deltaFrame(&n)} // by hand: the frame of every chunk
 		if _, live := c.ws.(*websocket.Conn); live {
 			// Relay times are those of deltas written to a client's WebSocket, not
 			// to a connection forwarded from another node.
@@ -50,7 +46,9 @@ func (c *conn) Deliver(n session.Note) {
 		c.push(f, n.Seq)
 		return
 	}
-	c.push(outFrame{data: data}, 0)
+	if data, ok := c.encode(frameOf(n)); ok {
+		c.push(outFrame{data: data}, 0)
+	}
 }
 
 // send encodes f and queues it for the writer.
@@ -151,7 +149,10 @@ func (c *conn) startWriterLocked() {
 	}
 	c.writing = true
 	c.writers.Add(1)
-	go c.writeLoop()
+	if c.writeLoopFn == nil {
+		c.writeLoopFn = c.writeLoop
+	}
+	go c.writeLoopFn()
 }
 
 // writeLoop is the connection's only writer of data, ping and close frames. It
