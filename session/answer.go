@@ -99,8 +99,8 @@ func (s *Session) answer(ctx context.Context, req *providers.Request, seq uint64
 	sent, trace := time.Now(), &providers.Trace{}
 	ctx = providers.WithTrace(ctx, trace) // reports when the request was written
 	var firstDelta time.Time
-	// text is the answer's text so far; see relay.
-	var text strings.Builder
+	// text is the answer so far; see relay.
+	var text answerText
 	req.Fallback = s.settings.FallbackModels // fixed for the session's life: no lock
 	resp, err := s.mgr.provider.Complete(ctx, req, func(d providers.Delta) {
 		if firstDelta.IsZero() {
@@ -128,23 +128,31 @@ func (s *Session) cancelled() bool {
 	return s.stopped
 }
 
+// answerText is the text and the tool calls' arguments of an answer so far. The
+// partial's Text and Arguments are views of them, so a delta costs its own length,
+// not the answer's, and a snapshot of the partial keeps what it had (a Builder
+// never changes the bytes it has written).
+type answerText struct {
+	text strings.Builder
+	args []*strings.Builder // by tool call index
+}
+
 // relay adds a delta to the answer in flight and passes it to the subscribers.
-// text holds the answer's text so far: the partial's Text is a view of it, so a
-// delta costs its own length, not the answer's, and a snapshot of the partial
-// keeps the text it had (a Builder never changes the bytes it has written).
-func (s *Session) relay(seq uint64, d providers.Delta, text *strings.Builder) {
+// text holds the answer so far.
+func (s *Session) relay(seq uint64, d providers.Delta, text *answerText) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	p := s.partial
 	if p == nil || p.Seq != seq {
 		return
 	}
+	s.observeCommitWaitLocked(d.At)
 	n := Note{Kind: NoteDelta, Seq: seq, Delta: d}
 	switch d.Kind {
 	case providers.DeltaText:
 		n.Offset = len(p.Text)
-		text.WriteString(d.Text)
-		p.Text = text.String()
+		text.text.WriteString(d.Text)
+		p.Text = text.text.String()
 	case providers.DeltaToolCall:
 		for len(p.ToolCalls) <= d.Index {
 			p.ToolCalls = append(p.ToolCalls, providers.ToolCall{})
@@ -156,8 +164,12 @@ func (s *Session) relay(seq uint64, d providers.Delta, text *strings.Builder) {
 		if d.Name != "" {
 			c.Name = d.Name
 		}
+		for len(text.args) <= d.Index {
+			text.args = append(text.args, &strings.Builder{})
+		}
 		n.Offset = len(c.Arguments)
-		c.Arguments += d.Arguments
+		text.args[d.Index].WriteString(d.Arguments)
+		c.Arguments = text.args[d.Index].String()
 	default:
 		return
 	}

@@ -66,6 +66,11 @@ type Config struct {
 	// provider call: from the turn's Input.Received to the first attempt's request
 	// written upstream (Timing.AddedMS). Nil records nothing.
 	ObserveAdded func(time.Duration)
+	// ObserveCommitWait receives, for each delta whose provider bytes were read
+	// (Delta.At) before the durable append of the turn it answers returned, the
+	// time between the two: what the delta waited for its turn to be durable, by
+	// design (overlap.go). Nil records nothing.
+	ObserveCommitWait func(time.Duration)
 }
 
 func (c *Config) setDefaults() {

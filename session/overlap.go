@@ -113,6 +113,9 @@ func (s *Session) appendTurnLocked(ctx context.Context, e Event, answer bool,
 	}
 	sent := s.lastPrompt
 	stored, err = s.commitLocked(ctx, st)
+	if err == nil && done != nil {
+		s.durableAt = time.Now() // deltas read before now waited for the append
+	}
 	switch {
 	case err != nil && done != nil:
 		s.abandonLocked(ctx, done, sent)
@@ -124,6 +127,22 @@ func (s *Session) appendTurnLocked(ctx context.Context, e Event, answer bool,
 		s.launchLocked(next, received)
 	}
 	return stored, false, err
+}
+
+// observeCommitWaitLocked passes to Config.ObserveCommitWait the time a delta
+// whose provider bytes were read at `at` waited for the durable append of its
+// turn, if it did, and if anyone is subscribed to see the delta. s.mu must be
+// held.
+func (s *Session) observeCommitWaitLocked(at time.Time) {
+	if at.IsZero() || len(s.subs) == 0 {
+		return
+	}
+	// durableAt is that of this answer's turn, or of an earlier turn, whose time
+	// is before this answer started: then no delta of it counts.
+	w := s.durableAt.Sub(at)
+	if f := s.mgr.cfg.ObserveCommitWait; w > 0 && f != nil {
+		f(w)
+	}
 }
 
 // abandonLocked gives up the answer in flight, sent with the prompt sent, whose

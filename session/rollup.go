@@ -149,6 +149,9 @@ func (s *Session) appendCheckpointLocked(plan checkpointPlan, text string,
 	e.Text, e.Tokens = plan.prev.summary, plan.prev.summaryTokens
 	if plan.summary {
 		e.Text, e.Tokens = text, providers.CountTokens(text)
+		if res != nil && res.text == text {
+			e.Tokens = res.tokens // counted once, when it was written
+		}
 	}
 	if res != nil {
 		e.Model, e.Usage, e.UsageEstimate = res.model, &res.usage, res.estimated

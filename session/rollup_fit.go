@@ -111,15 +111,17 @@ func (s *Session) refusedEvent(req *providers.Request, err error) Event {
 // admitTokensLocked refuses a turn whose prompt could not fit the model's window
 // even with every turn that may be folded summarized at the longest summary:
 // tools, system, the summary, the pinned turns and the unit the turn joins. It
-// returns ErrContextOverflow; the turn is then not stored. s.mu must be held.
-func (s *Session) admitTokensLocked(in *Input) error {
-	add := providers.CountTokens(in.Text) + messageFraming
+// returns the turn's token count, which its event keeps (a turn's text is counted
+// once), or ErrContextOverflow; the turn is then not stored. s.mu must be held.
+func (s *Session) admitTokensLocked(in *Input) (int, error) {
+	tokens := providers.CountTokens(in.Text)
+	add := tokens + messageFraming
 	window := s.mgr.modelInfo(s.settings.Model).window
 	limit := window - s.settings.MaxTokens
 	idx := s.logIndexLocked()
 	raw := s.settingsTokens + idx.raw
 	if raw+add <= limit {
-		return nil // the whole log fits: no need to lay it out
+		return tokens, nil // the whole log fits: no need to lay it out
 	}
 	least := s.settingsTokens + maxSummaryTokens + summaryFramingTokens + messageFraming + add
 	least += idx.pinnedTokens()
@@ -127,8 +129,8 @@ func (s *Session) admitTokensLocked(in *Input) error {
 		least += idx.units[n-1].tokens
 	}
 	if least > limit {
-		return fmt.Errorf("%w: at least %d tokens with %d for the answer; %s takes %d",
+		return 0, fmt.Errorf("%w: at least %d tokens with %d for the answer; %s takes %d",
 			ErrContextOverflow, least, s.settings.MaxTokens, s.settings.Model, window)
 	}
-	return nil
+	return tokens, nil
 }

@@ -19,9 +19,12 @@ const summaryInstructions = `You keep the running summary of a conversation betw
 	`tool calls that matter. Leave out greetings and repetition. Write plain prose and ` +
 	`lists, in the language of the conversation, addressed to the assistant.`
 
+// summaryInstructionsTokens is the local count of the summarizer's instructions.
+var summaryInstructionsTokens = providers.CountTokens(summaryInstructions)
+
 // summaryPromptTokens is the local count of the summarizer's instructions and
 // framing, added to the folded turns when its cost is estimated.
-var summaryPromptTokens = providers.CountTokens(summaryInstructions) + 32
+var summaryPromptTokens = summaryInstructionsTokens + 32
 
 // Bounds of a summary's length (its max_tokens): about a sixth of what it folds.
 const (
@@ -45,6 +48,7 @@ const (
 // summaryResult is a summary the summarizer wrote, with what it cost.
 type summaryResult struct {
 	text      string
+	tokens    int // the local count of text, which the rollup event keeps
 	model     string
 	usage     providers.Usage
 	estimated bool // the provider reported no usage; it was counted locally
@@ -124,15 +128,16 @@ func (s *Session) summarize(ctx context.Context, plan checkpointPlan,
 	if text == "" {
 		return nil, errEmptySummary
 	}
-	res := &summaryResult{text: text, model: model, usage: resp.Usage}
+	res := &summaryResult{text: text, tokens: providers.CountTokens(text), model: model,
+		usage: resp.Usage}
 	if resp.Model != "" {
 		res.model = resp.Model
 	}
 	if !resp.UsageReported {
 		res.estimated = true
 		res.usage = providers.Usage{
-			InputTokens:  providers.CountTokens(summaryInstructions) + providers.CountTokens(input),
-			OutputTokens: providers.CountTokens(resp.Text),
+			InputTokens:  summaryInstructionsTokens + providers.CountTokens(input),
+			OutputTokens: res.tokens, // the text less the white space around it
 		}
 	}
 	return res, nil

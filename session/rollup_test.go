@@ -48,6 +48,9 @@ func TestRollupFoldsDownToTheLowMarkInOneStep(t *testing.T) {
 		cp.Usage == nil {
 		t.Fatalf("rollup event: %+v", cp)
 	}
+	if want := providers.CountTokens(cp.Text); cp.Tokens != want {
+		t.Fatalf("rollup event keeps %d tokens for its summary of %d", cp.Tokens, want)
+	}
 	f := cp.Rollup.Figures
 	if f.SavingsUSD <= f.SummaryCostUSD+f.RewriteCostUSD {
 		t.Fatalf("a rollup was taken that does not pay: %+v", f)

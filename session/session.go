@@ -48,6 +48,9 @@ type Session struct {
 	// abandoned is the prompt sent for the answer in flight when its turn was not
 	// stored; nil when none.
 	abandoned *prompt
+	// durableAt is when the last turn whose answer started before its durable
+	// append was made durable; deltas of that answer read earlier waited for it.
+	durableAt time.Time
 
 	// The budget's and the runaway guard's state (budget.go, guard.go).
 	admission *admission // the budget's decision for the answer in flight
@@ -136,16 +139,16 @@ func (s *Session) Submit(ctx context.Context, sub Subscriber, in Input) (*Event,
 	if err := s.admitLocked(&in); err != nil {
 		return nil, err
 	}
-	if err := s.admitTokensLocked(&in); err != nil {
+	tokens, err := s.admitTokensLocked(&in)
+	if err != nil {
 		return nil, err
 	}
 
 	e := Event{
 		Kind: in.Kind, Time: s.mgr.now().UTC(), TurnID: in.TurnID, Text: in.Text,
 		ToolCallID: in.ToolCallID, IsError: in.IsError, Pinned: in.Pin,
-		ValueUSD: in.ValueUSD, Priority: in.Priority,
+		ValueUSD: in.ValueUSD, Priority: in.Priority, Tokens: tokens, // counted once
 	}
-	e.Tokens = countTokens(&e)
 	answer := len(s.pending) == 0 || len(s.pending) == 1 && s.pending[in.ToolCallID]
 	stored, late, err := s.appendTurnLocked(ctx, e, answer, in.Received)
 	if err != nil {

@@ -18,8 +18,8 @@ func TestTurnIsAcknowledgedStreamedAndStored(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e.Seq != 1 || e.Tokens == 0 {
-		t.Fatalf("stored turn: seq %d tokens %d, want seq 1 and a count", e.Seq, e.Tokens)
+	if want := providers.CountTokens("hello there"); e.Seq != 1 || e.Tokens != want {
+		t.Fatalf("stored turn: seq %d tokens %d, want seq 1 and %d", e.Seq, e.Tokens, want)
 	}
 	ans := rec.waitAnswers(t, 1)[0]
 	if ans.Seq != 2 || ans.Text != "answer hello there" || ans.Status != providers.StatusComplete {

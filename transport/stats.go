@@ -25,6 +25,7 @@ type serverStats struct {
 	added      latency.Histogram // turn's last frame read to provider request written
 	relay      latency.Histogram // upstream bytes read to delta frame written
 	relayFirst latency.Histogram // the same, for an answer's first delta on a connection
+	commitWait latency.Histogram // a delta's upstream bytes read to its turn durable
 	conns      atomic.Int64      // stated.v1 WebSocket connections open now
 }
 
@@ -53,6 +54,14 @@ func (s *Server) ObserveAdded(d time.Duration) {
 	s.stats.added.Record(d)
 }
 
+// ObserveCommitWait records the time a delta waited for the turn it answers to be
+// durable: from the moment its upstream bytes were read to the moment the turn's
+// durable append returned, for a delta read before that. It is the
+// session.Config.ObserveCommitWait hook of the server's sessions.
+func (s *Server) ObserveCommitWait(d time.Duration) {
+	s.stats.commitWait.Record(d)
+}
+
 // countConnection counts a stated.v1 WebSocket connection open until the returned
 // function is called.
 func (s *Server) countConnection() func() {
@@ -72,6 +81,7 @@ type statsBody struct {
 		Added      histogramJSON `json:"added"`
 		Relay      histogramJSON `json:"relay"`
 		RelayFirst histogramJSON `json:"relay_first"`
+		CommitWait histogramJSON `json:"commit_wait"`
 	} `json:"latency"`
 }
 
@@ -144,6 +154,7 @@ func (s *Server) serveStats(w http.ResponseWriter, r *http.Request) {
 	body.Latency.Added = histogramOfSnapshot(s.stats.added.Snapshot())
 	body.Latency.Relay = histogramOfSnapshot(s.stats.relay.Snapshot())
 	body.Latency.RelayFirst = histogramOfSnapshot(s.stats.relayFirst.Snapshot())
+	body.Latency.CommitWait = histogramOfSnapshot(s.stats.commitWait.Snapshot())
 	respondJSON(w, http.StatusOK, body)
 }
 

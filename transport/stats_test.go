@@ -43,6 +43,7 @@ type statsReply struct {
 		Added      statsHistogram `json:"added"`
 		Relay      statsHistogram `json:"relay"`
 		RelayFirst statsHistogram `json:"relay_first"`
+		CommitWait statsHistogram `json:"commit_wait"`
 	} `json:"latency"`
 }
 
@@ -80,6 +81,7 @@ func (h statsHistogram) check(t *testing.T, name string) {
 // Badger directory and the Anthropic adapter talking HTTP to a real simulator.
 type statsNode struct {
 	t    *testing.T
+	api  *transport.Server
 	base string // http://127.0.0.1:port
 	url  string // ws://127.0.0.1:port/v1/ws
 }
@@ -97,7 +99,8 @@ func startStatsNode(t *testing.T, idle time.Duration) *statsNode {
 	var api *transport.Server
 	mgr, err := session.NewManager(session.Config{Model: "claude-sonnet-4-5",
 		MaxTokens: 256, Logger: quiet, IdleTimeout: idle,
-		ObserveAdded: func(d time.Duration) { api.ObserveAdded(d) },
+		ObserveAdded:      func(d time.Duration) { api.ObserveAdded(d) },
+		ObserveCommitWait: func(d time.Duration) { api.ObserveCommitWait(d) },
 	}, store, provider)
 	if err != nil {
 		t.Fatal(err)
@@ -115,7 +118,7 @@ func startStatsNode(t *testing.T, idle time.Duration) *statsNode {
 		mgr.Close(ctx)
 		store.Close()
 	})
-	return &statsNode{t: t, base: hs.URL,
+	return &statsNode{t: t, api: api, base: hs.URL,
 		url: "ws" + strings.TrimPrefix(hs.URL, "http") + "/v1/ws"}
 }
 
@@ -225,6 +228,11 @@ func TestStatsCountConnectionsTurnsAndTimings(t *testing.T) {
 	st.Latency.Added.check(t, "added")
 	st.Latency.Relay.check(t, "relay")
 	st.Latency.RelayFirst.check(t, "relay_first")
+	st.Latency.CommitWait.check(t, "commit_wait")
+	if st.Latency.CommitWait.Count > st.Latency.Relay.Count {
+		t.Errorf("commit_wait count %d over the relay count %d: at most one per delta",
+			st.Latency.CommitWait.Count, st.Latency.Relay.Count)
+	}
 	checkProcess(t, st)
 
 	a.ws.Close()

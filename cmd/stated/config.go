@@ -27,7 +27,8 @@ type serveConfig struct {
 	// --sim-max-captures and STATED_SIM_* (see simSettings in sim.go).
 	Sim simSettings
 	// Upstream: --retries, --request-timeout, --fallback-models, --openai-api,
-	// --openai-compat and their STATED_* variables (see upstream.go).
+	// --openai-compat, --upstream-idle-conns and their STATED_* variables (see
+	// upstream.go).
 	Upstream upstreamSettings
 	// FinOps: --auth, --admin-key, --ticket-ttl, --prices, --guard-* and their
 	// STATED_* variables (see finops_config.go).

@@ -76,6 +76,11 @@ func serve(ctx context.Context, cfg *serveConfig, log *slog.Logger) error {
 				s.ObserveAdded(d)
 			}
 		},
+		ObserveCommitWait: func(d time.Duration) {
+			if s := stats.Load(); s != nil {
+				s.ObserveCommitWait(d)
+			}
+		},
 		Cost:    priceWith(fin.prices),
 		Context: cfg.Savings.policy(), Presets: kv, Now: cfg.simNow,
 		CacheKeyRPM: cfg.Savings.CacheKeyRPM,
@@ -142,20 +147,29 @@ func shutdown(hs *http.Server, api *transport.Server, sessions *session.Manager,
 }
 
 // startProvider builds the provider the configuration names. For "sim" it starts
-// the simulator on a loopback port, so the adapters talk real HTTP to it.
+// the simulator on a loopback port, so the adapters talk real HTTP to it. Every
+// adapter, the summary model's included (it is served by the same ones), sends
+// through one pooled upstream client, whose idle connections the returned stop
+// closes.
 func startProvider(cfg *serveConfig, log *slog.Logger) (providers.Provider, func(), error) {
+	client, err := cfg.Upstream.httpClient()
+	if err != nil {
+		return nil, nil, err
+	}
 	switch cfg.Provider {
 	case "anthropic":
-		p := anthropic.New(anthropic.Config{BaseURL: cfg.AnthropicURL, APIKey: cfg.AnthropicKey})
+		p := anthropic.New(anthropic.Config{BaseURL: cfg.AnthropicURL, APIKey: cfg.AnthropicKey,
+			HTTPClient: client})
 		log.Info("provider: anthropic", "base_url", orDefault(cfg.AnthropicURL,
 			"https://api.anthropic.com"))
-		return p, func() {}, nil
+		return p, client.CloseIdleConnections, nil
 	case "openai":
-		p := cfg.Upstream.openAI(openai.Config{BaseURL: cfg.OpenAIURL, APIKey: cfg.OpenAIKey})
+		p := cfg.Upstream.openAI(openai.Config{BaseURL: cfg.OpenAIURL, APIKey: cfg.OpenAIKey,
+			HTTPClient: client})
 		log.Info("provider: openai", "base_url", orDefault(cfg.OpenAIURL,
 			"https://api.openai.com/v1"), "api", cfg.Upstream.OpenAIAPI,
 			"compat", cfg.Upstream.OpenAICompat)
-		return p, func() {}, nil
+		return p, client.CloseIdleConnections, nil
 	}
 
 	replies, err := sim.LoadReplies(splitList(cfg.SimReplies)...)
@@ -182,11 +196,12 @@ func startProvider(cfg *serveConfig, log *slog.Logger) (providers.Provider, func
 		"faults", cfg.Sim.Faults.String())
 	router := providers.NewRouter(
 		providers.Route{Prefixes: []string{"claude"},
-			Provider: anthropic.New(anthropic.Config{BaseURL: base, APIKey: "sim"})},
+			Provider: anthropic.New(anthropic.Config{BaseURL: base, APIKey: "sim",
+				HTTPClient: client})},
 		providers.Route{Provider: cfg.Upstream.openAI(openai.Config{BaseURL: base + "/v1",
-			APIKey: "sim"})},
+			APIKey: "sim", HTTPClient: client})},
 	)
-	return router, func() { simulator.Close(); hs.Close() }, nil
+	return router, func() { client.CloseIdleConnections(); simulator.Close(); hs.Close() }, nil
 }
 
 // priceWith prices provider usage with a price table.

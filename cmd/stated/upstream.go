@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"slices"
 	"time"
 
@@ -19,6 +20,9 @@ type upstreamSettings struct {
 	FallbackModels string        // --fallback-models, STATED_FALLBACK_MODELS: comma-separated
 	OpenAIAPI      string        // --openai-api, STATED_OPENAI_API: chat or responses
 	OpenAICompat   string        // --openai-compat, STATED_OPENAI_COMPAT: a preset name
+	// IdleConns is --upstream-idle-conns, STATED_UPSTREAM_IDLE_CONNS: idle connections
+	// kept to each provider host.
+	IdleConns int
 }
 
 // Bounds of the upstream settings.
@@ -40,6 +44,9 @@ func (c *serveConfig) upstreamFlags(fs *flag.FlagSet) {
 		"the OpenAI API to speak: chat (Chat Completions) or responses")
 	fs.StringVar(&u.OpenAICompat, "openai-compat", env("STATED_OPENAI_COMPAT", "openai"),
 		"the server behind OPENAI_BASE_URL: openai, vllm, llamacpp or ollama")
+	fs.IntVar(&u.IdleConns, "upstream-idle-conns", c.envInt("STATED_UPSTREAM_IDLE_CONNS",
+		providers.DefaultIdleConnsPerHost), fmt.Sprintf("idle connections kept open to each "+
+		"provider host for the next requests (1 to %d)", providers.MaxIdleConnsPerHost))
 }
 
 // validate checks the settings against their bounds.
@@ -52,6 +59,9 @@ func (u *upstreamSettings) validate() error {
 			maxRequestTimeout)
 	case u.OpenAIAPI != "chat" && u.OpenAIAPI != "responses":
 		return fmt.Errorf("%w: --openai-api must be chat or responses", errUsage)
+	case u.IdleConns < 1 || u.IdleConns > providers.MaxIdleConnsPerHost:
+		return fmt.Errorf("%w: --upstream-idle-conns must be between 1 and %d", errUsage,
+			providers.MaxIdleConnsPerHost)
 	case u.OpenAIAPI == "responses" && u.OpenAICompat != "openai":
 		return fmt.Errorf("%w: --openai-api responses speaks only to the OpenAI API "+
 			"(--openai-compat openai)", errUsage)
@@ -70,6 +80,17 @@ func (u *upstreamSettings) validate() error {
 		}
 	}
 	return nil
+}
+
+// httpClient returns the client every adapter of the server sends its requests
+// through: one pool of upstream connections for the process.
+func (u *upstreamSettings) httpClient() (*http.Client, error) {
+	client, err := providers.NewHTTPClient(providers.HTTPClientOptions{
+		IdleConnsPerHost: u.IdleConns})
+	if err != nil {
+		return nil, fmt.Errorf("%w: --upstream-idle-conns: %v", errUsage, err)
+	}
+	return client, nil
 }
 
 // openAI returns the OpenAI adapter the settings choose, for cfg.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"io"
+	"net/http"
 	"testing"
 	"time"
 
@@ -31,7 +32,7 @@ func TestUpstreamDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := upstreamSettings{Retries: 2, RequestTimeout: 2 * time.Minute, OpenAIAPI: "chat",
-		OpenAICompat: "openai"}
+		OpenAICompat: "openai", IdleConns: 256}
 	if cfg.Upstream != want {
 		t.Fatalf("defaults %+v, want %+v", cfg.Upstream, want)
 	}
@@ -52,6 +53,8 @@ func TestUpstreamSettingsAreBounded(t *testing.T) {
 			"--openai-compat", "ollama"}},
 		{"five fallback models", []string{"--fallback-models", "a,b,c,d,e"}},
 		{"a repeated fallback model", []string{"--fallback-models", "a,b,a"}},
+		{"no idle upstream connections", []string{"--upstream-idle-conns", "0"}},
+		{"too many idle upstream connections", []string{"--upstream-idle-conns", "65537"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -99,5 +102,41 @@ func TestUpstreamRefusesAFallbackModelNobodyServes(t *testing.T) {
 	}
 	if mc, ok := p.(providers.ModelChecker); !ok || !mc.Serves("claude-x") || mc.Serves("gpt-4.1") {
 		t.Fatal("the wrapped provider does not answer Serves as the router does")
+	}
+}
+
+func TestUpstreamIdleConnsSizeTheClientsPool(t *testing.T) {
+	cases := []struct {
+		name string
+		env  string
+		args []string
+		want int
+	}{
+		{"the default keeps 256", "", nil, 256},
+		{"the flag sets it", "", []string{"--upstream-idle-conns", "7"}, 7},
+		{"the environment sets it", "64", nil, 64},
+		{"the flag wins over the environment", "64", []string{"--upstream-idle-conns", "9"}, 9},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if c.env != "" {
+				t.Setenv("STATED_UPSTREAM_IDLE_CONNS", c.env)
+			}
+			cfg, err := parseUpstream(t, c.args...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			client, err := cfg.Upstream.httpClient()
+			if err != nil {
+				t.Fatal(err)
+			}
+			tr, ok := client.Transport.(*http.Transport)
+			if !ok {
+				t.Fatalf("transport %T, want an *http.Transport", client.Transport)
+			}
+			if tr.MaxIdleConnsPerHost != c.want {
+				t.Fatalf("%d idle per host, want %d", tr.MaxIdleConnsPerHost, c.want)
+			}
+		})
 	}
 }

@@ -43,6 +43,11 @@ type Result struct {
 	AddedMS      Quantiles `json:"added_ms"`
 	RelayMS      Quantiles `json:"relay_ms"`
 	RelayFirstMS Quantiles `json:"relay_first_ms"`
+	// CommitWaitMS is the part of the relay some deltas spend waiting for the
+	// turn they answer to be durable: for each delta whose provider bytes were
+	// read before that, the time between the two (zero from a server without
+	// the histogram).
+	CommitWaitMS Quantiles `json:"commit_wait_ms"`
 	// FirstDeltaMS and AnswerMS are measured by the bench: from writing a turn
 	// to reading its first delta, and its answer's event.
 	FirstDeltaMS Quantiles `json:"first_delta_ms"`

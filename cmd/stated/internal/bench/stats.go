@@ -19,7 +19,8 @@ type Stats struct {
 	Connections      int64     `json:"connections"`
 	SessionsInMemory int64     `json:"sessions_in_memory"`
 	Turns            int64     `json:"turns"`
-	// Latency holds the histograms "added", "relay" and "relay_first"; nil in the
+	// Latency holds the histograms "added", "relay", "relay_first" and
+	// "commit_wait" (absent from servers that predate it); nil in the
 	// copies a Result carries, which keep only the figures.
 	Latency map[string]Histogram `json:"latency,omitempty"`
 }
@@ -43,6 +44,7 @@ const (
 	HistAdded      = "added"
 	HistRelay      = "relay"
 	HistRelayFirst = "relay_first"
+	HistCommitWait = "commit_wait"
 )
 
 // figures returns s without its histograms, for a Result to carry.
