@@ -2,11 +2,14 @@ package transport
 
 import (
 	"bytes"
+	"errors"
+	"io"
 	"net/http"
 	"os"
 	"runtime"
 	"runtime/debug"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -178,14 +181,27 @@ func readProcessStats() processStats {
 	return p
 }
 
+// statm is /proc/self/statm, opened on first use and kept open, so that the
+// resident set can still be read when the process has used up its open files,
+// which is when a load test most needs it.
+var statm struct {
+	once sync.Once
+	f    *os.File // nil where there is no /proc
+}
+
 // residentBytes returns the resident set size from /proc/self/statm (its second
 // field, in pages), or 0 where there is no /proc.
 func residentBytes() int64 {
-	data, err := os.ReadFile("/proc/self/statm")
-	if err != nil {
+	statm.once.Do(func() { statm.f, _ = os.Open("/proc/self/statm") })
+	if statm.f == nil {
 		return 0
 	}
-	fields := bytes.Fields(data)
+	var buf [128]byte
+	n, err := statm.f.ReadAt(buf[:], 0)
+	if n == 0 || (err != nil && !errors.Is(err, io.EOF)) {
+		return 0
+	}
+	fields := bytes.Fields(buf[:n])
 	if len(fields) < 2 {
 		return 0
 	}
