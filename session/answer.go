@@ -147,7 +147,10 @@ func (s *Session) relay(seq uint64, d providers.Delta, text *answerText) {
 		return
 	}
 	s.observeCommitWaitLocked(d.At)
-	n := Note{Kind: NoteDelta, Seq: seq, Delta: d}
+	n := Note{Kind: NoteDelta, Seq: seq, Delta: d, Ready: d.At}
+	if !d.At.IsZero() && s.durableAt.After(d.At) {
+		n.Ready = s.durableAt
+	}
 	switch d.Kind {
 	case providers.DeltaText:
 		n.Offset = len(p.Text)

@@ -115,6 +115,12 @@ func TestADeltaReadBeforeItsTurnWasDurableCountsItsWait(t *testing.T) {
 	if low, high := held.Sub(first), time.Since(first); got[0] < low || got[0] > high {
 		t.Fatalf("first commit wait %v, want between %v and %v", got[0], low, high)
 	}
+	// The delta was ready to relay when the turn was durable, not when it was read.
+	d := firstIndex(rec.snapshot(), func(n Note) bool { return n.Kind == NoteDelta })
+	if n := rec.snapshot()[d]; n.Ready.Before(held) || n.Ready.Sub(n.Delta.At) != got[0] {
+		t.Fatalf("first delta read at %v ready at %v, want the durable append's end, %v "+
+			"after it", n.Delta.At, n.Ready, got[0])
+	}
 }
 
 func TestDeltasReadAfterTheirTurnWasDurableCountNoWait(t *testing.T) {
@@ -149,5 +155,11 @@ func TestDeltasReadAfterTheirTurnWasDurableCountNoWait(t *testing.T) {
 	}
 	if got := waits.snapshot(); len(got) != 0 {
 		t.Fatalf("commit waits %v observed for deltas read after their turn was durable", got)
+	}
+	for _, n := range rec.snapshot() {
+		if n.Kind == NoteDelta && !n.Ready.Equal(n.Delta.At) {
+			t.Fatalf("a delta read at %v is ready at %v; want when it was read", n.Delta.At,
+				n.Ready)
+		}
 	}
 }

@@ -1,6 +1,10 @@
 package session
 
-import "github.com/stated-dev/stated/providers"
+import (
+	"time"
+
+	"github.com/stated-dev/stated/providers"
+)
 
 // NoteKind says what a Note carries.
 type NoteKind uint8
@@ -34,9 +38,13 @@ type Note struct {
 	Seq       uint64 // NoteDelta, NotePartial: the seq the answer will have
 	Delta     providers.Delta
 	Offset    int // NoteDelta with text: byte offset of Delta.Text in the answer
-	Partial   *Partial
-	Err       error   // NoteClosed
-	Resume    *Resume // NoteSubscribed
+	// Ready is, for NoteDelta, when the session could pass the delta on: the later
+	// of Delta.At and the moment the turn it answers became durable (no delta
+	// precedes its turn's ack). Zero when Delta.At is.
+	Ready   time.Time
+	Partial *Partial
+	Err     error   // NoteClosed
+	Resume  *Resume // NoteSubscribed
 }
 
 // Partial is the answer in flight, as far as it got.

@@ -23,6 +23,9 @@ type outFrame struct {
 	// at is when the provider's bytes that completed the delta the frame carries
 	// were read; zero for frames that are not live deltas.
 	at time.Time
+	// ready is when the session could pass the delta on: at, or later when the
+	// delta waited for its turn to be durable.
+	ready time.Time
 	// first marks the first delta of an answer written to this connection.
 	first bool
 }
@@ -41,7 +44,7 @@ func (c *conn) Deliver(n session.Note) {
 		if _, live := c.ws.(*websocket.Conn); live {
 			// Relay times are those of deltas written to a client's WebSocket, not
 			// to a connection forwarded from another node.
-			f.at = n.Delta.At
+			f.at, f.ready = n.Delta.At, n.Ready
 		}
 		c.push(f, n.Seq)
 		return
@@ -198,7 +201,7 @@ func (c *conn) writeBatch(ping bool, batch []outFrame) bool {
 		if c.write(websocket.TextMessage, f.data) != nil {
 			return false
 		}
-		c.srv.observeRelay(f.at, f.first)
+		c.srv.observeRelay(f.at, f.ready, f.first)
 		c.outMu.Lock()
 		c.queuedBytes -= int64(len(f.data))
 		c.outMu.Unlock()

@@ -29,6 +29,7 @@ type serverStats struct {
 	relay      latency.Histogram // upstream bytes read to delta frame written
 	relayFirst latency.Histogram // the same, for an answer's first delta on a connection
 	commitWait latency.Histogram // a delta's upstream bytes read to its turn durable
+	relayPath  latency.Histogram // a delta ready to relay to its frame written
 	conns      atomic.Int64      // stated.v1 WebSocket connections open now
 }
 
@@ -36,16 +37,21 @@ type serverStats struct {
 var processStart = time.Now()
 
 // observeRelay records the relay of one delta frame written to a client: at is when
-// the upstream bytes that completed it were read; first marks an answer's first delta
-// on this connection. A zero at records nothing.
-func (s *Server) observeRelay(at time.Time, first bool) {
+// the upstream bytes that completed it were read, ready when its session could pass
+// it on (at, or later when it waited for its turn to be durable); first marks an
+// answer's first delta on this connection. A zero at records nothing.
+func (s *Server) observeRelay(at, ready time.Time, first bool) {
 	if at.IsZero() {
 		return
 	}
-	d := time.Since(at)
+	now := time.Now()
+	d := now.Sub(at)
 	s.stats.relay.Record(d)
 	if first {
 		s.stats.relayFirst.Record(d)
+	}
+	if !ready.IsZero() {
+		s.stats.relayPath.Record(now.Sub(ready))
 	}
 }
 
@@ -85,6 +91,7 @@ type statsBody struct {
 		Relay      histogramJSON `json:"relay"`
 		RelayFirst histogramJSON `json:"relay_first"`
 		CommitWait histogramJSON `json:"commit_wait"`
+		RelayPath  histogramJSON `json:"relay_path"`
 	} `json:"latency"`
 }
 
@@ -158,6 +165,7 @@ func (s *Server) serveStats(w http.ResponseWriter, r *http.Request) {
 	body.Latency.Relay = histogramOfSnapshot(s.stats.relay.Snapshot())
 	body.Latency.RelayFirst = histogramOfSnapshot(s.stats.relayFirst.Snapshot())
 	body.Latency.CommitWait = histogramOfSnapshot(s.stats.commitWait.Snapshot())
+	body.Latency.RelayPath = histogramOfSnapshot(s.stats.relayPath.Snapshot())
 	respondJSON(w, http.StatusOK, body)
 }
 

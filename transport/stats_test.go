@@ -44,6 +44,7 @@ type statsReply struct {
 		Relay      statsHistogram `json:"relay"`
 		RelayFirst statsHistogram `json:"relay_first"`
 		CommitWait statsHistogram `json:"commit_wait"`
+		RelayPath  statsHistogram `json:"relay_path"`
 	} `json:"latency"`
 }
 
@@ -229,6 +230,14 @@ func TestStatsCountConnectionsTurnsAndTimings(t *testing.T) {
 	st.Latency.Relay.check(t, "relay")
 	st.Latency.RelayFirst.check(t, "relay_first")
 	st.Latency.CommitWait.check(t, "commit_wait")
+	st.Latency.RelayPath.check(t, "relay_path")
+	// Every relayed delta has a path, which is at most its relay.
+	if st.Latency.RelayPath.Count != st.Latency.Relay.Count ||
+		st.Latency.RelayPath.MaxMS > st.Latency.Relay.MaxMS {
+		t.Errorf("relay_path count %d, max %g ms; relay count %d, max %g ms: want the same "+
+			"count and a max no larger", st.Latency.RelayPath.Count, st.Latency.RelayPath.MaxMS,
+			st.Latency.Relay.Count, st.Latency.Relay.MaxMS)
+	}
 	if st.Latency.CommitWait.Count > st.Latency.Relay.Count {
 		t.Errorf("commit_wait count %d over the relay count %d: at most one per delta",
 			st.Latency.CommitWait.Count, st.Latency.Relay.Count)

@@ -135,6 +135,7 @@ func printBench(w io.Writer, res *bench.Result, asJSON bool) error {
 		q("server relay", res.RelayMS)
 		q("server relay, first", res.RelayFirstMS)
 		q("server commit wait", res.CommitWaitMS)
+		q("server relay path", res.RelayPathMS)
 		q("client first delta", res.FirstDeltaMS)
 		q("client answer", res.AnswerMS)
 		q("resume", res.ResumeMS)

@@ -91,6 +91,7 @@ func checkTurnRun(t *testing.T, srv *server) {
 		Relay                            quantiles `json:"relay_ms"`
 		RelayFirst                       quantiles `json:"relay_first_ms"`
 		CommitWait                       quantiles `json:"commit_wait_ms"`
+		RelayPath                        quantiles `json:"relay_path_ms"`
 		FirstDelta                       quantiles `json:"first_delta_ms"`
 		Answer                           quantiles `json:"answer_ms"`
 		Resume                           quantiles `json:"resume_ms"`
@@ -103,7 +104,7 @@ func checkTurnRun(t *testing.T, srv *server) {
 	}
 	keys := runBench(t, &turns, "--server", srv.url(), "--sessions", "4", "--turns", "3")
 	requireKeys(t, keys, "turns_per_sec", "added_ms", "relay_ms", "relay_first_ms",
-		"commit_wait_ms", "cpu_sec_per_turn", "cpu_by_history", "resume_ms", "resume_cold", "sessions",
+		"commit_wait_ms", "relay_path_ms", "cpu_sec_per_turn", "cpu_by_history", "resume_ms", "resume_cold", "sessions",
 		"turns", "errors", "errors_by_code", "server_before", "server_after")
 	if turns.Sessions != 4 || turns.Turns != 12 || turns.Errors != 0 || turns.Resumes != 4 {
 		t.Errorf("%d sessions, %d turns answered, %d errors, %d resumes; want 4, 12, 0, 4",
@@ -118,6 +119,7 @@ func checkTurnRun(t *testing.T, srv *server) {
 	ordered(t, "added_ms", turns.Added, 12)
 	ordered(t, "relay_first_ms", turns.RelayFirst, 12)
 	ordered(t, "relay_ms", turns.Relay, -1)
+	ordered(t, "relay_path_ms", turns.RelayPath, int(turns.Relay.Count))
 	// Only deltas read before their turn was durable wait for it: some or none.
 	if turns.CommitWait.Count > 0 {
 		ordered(t, "commit_wait_ms", turns.CommitWait, -1)

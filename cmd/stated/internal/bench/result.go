@@ -48,6 +48,10 @@ type Result struct {
 	// read before that, the time between the two (zero from a server without
 	// the histogram).
 	CommitWaitMS Quantiles `json:"commit_wait_ms"`
+	// RelayPathMS is the relay less any commit wait: from the moment the server
+	// could pass a delta on to its frame written (zero from a server without the
+	// histogram).
+	RelayPathMS Quantiles `json:"relay_path_ms"`
 	// FirstDeltaMS and AnswerMS are measured by the bench: from writing a turn
 	// to reading its first delta, and its answer's event.
 	FirstDeltaMS Quantiles `json:"first_delta_ms"`

@@ -45,6 +45,7 @@ const (
 	HistRelay      = "relay"
 	HistRelayFirst = "relay_first"
 	HistCommitWait = "commit_wait"
+	HistRelayPath  = "relay_path"
 )
 
 // figures returns s without its histograms, for a Result to carry.

@@ -109,7 +109,8 @@ func (r *runner) serverFigures(before, after *Stats) error {
 		name string
 		out  *Quantiles
 	}{{HistAdded, &r.res.AddedMS}, {HistRelay, &r.res.RelayMS},
-		{HistRelayFirst, &r.res.RelayFirstMS}, {HistCommitWait, &r.res.CommitWaitMS}} {
+		{HistRelayFirst, &r.res.RelayFirstMS}, {HistCommitWait, &r.res.CommitWaitMS},
+		{HistRelayPath, &r.res.RelayPathMS}} {
 		w, err := Window(before.Latency[h.name], after.Latency[h.name])
 		if err != nil {
 			return fmt.Errorf("histogram %s: %w", h.name, err)
