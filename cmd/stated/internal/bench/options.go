@@ -90,7 +90,7 @@ func (o Options) Validate() error {
 		return bad("--sessions must be between 1 and %d", MaxSessions)
 	case !o.Idle && (o.Turns < 1 || o.Turns > MaxTurns):
 		return bad("--turns must be between 1 and %d", MaxTurns)
-	case o.Rate < 0 || o.Rate > 1e7:
+	case !(o.Rate >= 0 && o.Rate <= 1e7): // NaN too
 		return bad("--rate must be between 0 (unpaced) and 10000000 turns a second")
 	case o.Timeout < time.Millisecond || o.Timeout > time.Hour:
 		return bad("--timeout must be between 1ms and 1h")

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"math"
 	"strings"
 	"testing"
 )
@@ -30,6 +31,7 @@ func TestOptionsValidateNamesTheFlag(t *testing.T) {
 		{"no sessions", func(o *Options) { o.Sessions = 0 }, "--sessions"},
 		{"no turns", func(o *Options) { o.Turns = 0 }, "--turns"},
 		{"a negative rate", func(o *Options) { o.Rate = -1 }, "--rate"},
+		{"a rate that is not a number", func(o *Options) { o.Rate = math.NaN() }, "--rate"},
 		{"a turn over the protocol's limit", func(o *Options) { o.TextBytes = 1 << 20 },
 			"--text-bytes"},
 		{"no connection rate", func(o *Options) { o.ConnectRate = 0 }, "--connect-rate"},

@@ -121,6 +121,10 @@ func (r *runner) serverFigures(before, after *Stats) error {
 		cpu := after.Process.CPUSec - before.Process.CPUSec
 		r.res.CPUSecPerTurn = cpu / float64(r.res.Turns)
 	}
+	if others := after.Turns - before.Turns - int64(r.res.TurnsSent); others > 0 {
+		r.note("the server accepted %d turns the bench did not send: other clients used it "+
+			"during the run, and its figures include theirs", others)
+	}
 	return nil
 }
 
@@ -140,6 +144,9 @@ func (r *runner) round(ctx context.Context, k int, pace *pacer) (time.Duration, 
 			break
 		}
 		r.drain(func(rep report) { pending -= r.turnReport(rep) })
+		if c.dead {
+			continue // the reports just drained ended it
+		}
 		text := turnText(r.o.Seed, c.index, k, r.o.TextBytes)
 		c.turn = k
 		lastSent = r.d.since()
