@@ -51,7 +51,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		"resumes at once")
 	asJSON := fs.Bool("json", false, "print one JSON object instead of a table")
 	if err := fs.Parse(args); err != nil {
-		return err
+		return badFlags(err)
 	}
 	if err := benchFlagsAgree(fs, o.Idle); err != nil {
 		return err

@@ -205,6 +205,8 @@ func TestBenchRefusesBadFlags(t *testing.T) {
 		{"a turn larger than the protocol allows", []string{"--text-bytes", "600000"},
 			"--text-bytes"},
 		{"an argument", []string{"extra"}, "unexpected argument"},
+		{"a count that is not a number", []string{"--sessions", "many"}, "flag -sessions"},
+		{"a flag that does not exist", []string{"--sesions", "3"}, "-sesions"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -78,7 +78,7 @@ func parseServe(args []string, stderr io.Writer) (*serveConfig, *serveInvocation
 	fs.BoolVar(&inv.printConfig, printConfigFlag, false,
 		"print the effective configuration as TOML, secrets masked, and exit")
 	if err := fs.Parse(args); err != nil {
-		return nil, nil, err
+		return nil, nil, badFlags(err)
 	}
 	if fs.NArg() > 0 {
 		return nil, nil, fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))

@@ -59,6 +59,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	case errors.Is(err, flag.ErrHelp):
 		return 0
+	case errors.Is(err, errFlags):
+		return 2 // the flag set has said what is wrong, and shown the usage
 	case errors.Is(err, errUsage):
 		fmt.Fprintln(stderr, err)
 		return 2
@@ -69,6 +71,19 @@ func run(args []string, stdout, stderr io.Writer) int {
 }
 
 var errUsage = errors.New("stated: usage")
+
+// errFlags marks a command line the flag set could not parse; the flag set has
+// printed the error and the usage already.
+var errFlags = errors.New("stated: flags")
+
+// badFlags marks err, from parsing a command line, as errFlags, except a request
+// for help, which is no error.
+func badFlags(err error) error {
+	if errors.Is(err, flag.ErrHelp) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", errFlags, err)
+}
 
 const usage = `usage:
   stated [serve] [--addr HOST:PORT] [--data DIR] [--provider sim|anthropic|openai] [--model NAME]

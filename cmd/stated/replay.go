@@ -39,7 +39,7 @@ func replayCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	thinkTime := fs.Duration("think-time", 0,
 		"simulated pause between turns (needs the simulator's manual clock)")
 	if err := fs.Parse(args); err != nil {
-		return err
+		return badFlags(err)
 	}
 	opts, err := replayOptions(stderr, *server, *model, *maxTokens, *concurrency, *baseline,
 		*provider, *providerURL, *apiKey, *thinkTime)

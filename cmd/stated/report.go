@@ -54,7 +54,7 @@ func reportCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs.IntVar(&o.top, "top", 10, "how many of the costliest sessions to list")
 	fs.BoolVar(&o.json, "json", false, "print JSON instead of tables")
 	if err := fs.Parse(args); err != nil {
-		return err
+		return badFlags(err)
 	}
 	switch {
 	case fs.NArg() > 0:

@@ -163,7 +163,7 @@ func simCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	var envErr error
 	settings.register(fs, "", "", &envErr)
 	if err := fs.Parse(args); err != nil {
-		return err
+		return badFlags(err)
 	}
 	// Files named after the flags count as reply files too: --replies a.jsonl b.jsonl.
 	replies = append(replies, fs.Args()...)
