@@ -104,7 +104,8 @@ func checkTurnRun(t *testing.T, srv *server) {
 	}
 	keys := runBench(t, &turns, "--server", srv.url(), "--sessions", "4", "--turns", "3")
 	requireKeys(t, keys, "turns_per_sec", "added_ms", "relay_ms", "relay_first_ms",
-		"commit_wait_ms", "relay_path_ms", "cpu_sec_per_turn", "cpu_by_history", "resume_ms", "resume_cold", "sessions",
+		"commit_wait_ms", "relay_path_ms", "cpu_sec_per_turn", "cpu_by_history", "resume_ms",
+		"resume_cold", "sessions",
 		"turns", "errors", "errors_by_code", "server_before", "server_after")
 	if turns.Sessions != 4 || turns.Turns != 12 || turns.Errors != 0 || turns.Resumes != 4 {
 		t.Errorf("%d sessions, %d turns answered, %d errors, %d resumes; want 4, 12, 0, 4",
