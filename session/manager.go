@@ -423,11 +423,12 @@ func (m *Manager) takeIdle(cutoff time.Time) []string {
 }
 
 // takeIfIdle removes s from the live sessions if it is still the one held for
-// its ID and, as idleSince tells, has been idle since before cutoff.
+// its ID and has been idle since before cutoff. It takes s.mu before m.mu, the
+// order every session follows.
 func (m *Manager) takeIfIdle(s *Session, cutoff time.Time) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(s.subs) > 0 || s.running || !s.lastUsed.Before(cutoff) {
+	if since, idle := s.idleSinceLocked(); !idle || !since.Before(cutoff) {
 		return false
 	}
 	m.mu.Lock()

@@ -60,10 +60,8 @@ func (s *Session) Unsubscribe(sub Subscriber) {
 	s.lastUsed = time.Now()
 }
 
-// idleSince reports whether the session has no subscribers and no running answer,
-// and since when it has been unused.
-func (s *Session) idleSince() (time.Time, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+// idleSinceLocked reports whether the session has no subscribers and no running
+// answer, and since when it has been unused. s.mu must be held.
+func (s *Session) idleSinceLocked() (time.Time, bool) {
 	return s.lastUsed, len(s.subs) == 0 && !s.running
 }
